@@ -1,0 +1,254 @@
+"""The LiteLLM CustomLogger: a thin adapter from the proxy's hooks to record -> tracker -> spans.
+
+Hook order on the proxy (litellm 1.108.7, see docs/design.md):
+  per attempt:  async_pre_call_deployment_hook, then
+                async_post_call_success_deployment_hook (not for streams) or
+                async_post_call_failure_deployment_hook (not for mid-stream failures);
+  end:          async_log_success_event (background task, carries the cost) or
+                async_post_call_failure_hook (the only reliable final-failure signal).
+`async_log_failure_event` fires once per proxy request, on the first failed attempt, so it
+only closes an attempt that no deployment hook closed (a failure inside a stream).
+
+Every hook contains its own errors: a plugin bug is logged (rate-limited) and never fails or
+delays a request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from . import record
+from .record import Attempt, Request
+from .settings import Settings, settings_from_env
+from .spans import SpanWriter, caller_context
+from .telemetry import INSTRUMENTATION_SCOPE, build_tracer_provider
+from .tracker import RequestTracker, end_attempt, request_key
+
+log = logging.getLogger("litellm_cost_otel")
+F = TypeVar("F", bound=Callable[..., Any])
+_SWEEP_EVERY_NS = 1_000_000_000
+
+
+class _RateLimitedLog:
+    """At most one log line per message key per interval, with a count of those suppressed."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, level: int, key: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._last.get(key, (float("-inf"), 0))
+            if now - last < self._interval_s:
+                self._last[key] = (last, suppressed + 1)
+                return
+            if len(self._last) > 1000:  # bounded, even under a storm of distinct errors
+                self._last.clear()
+            self._last[key] = (now, 0)
+        if suppressed:
+            message += f" ({suppressed} similar messages suppressed)"
+        log.log(level, message, *args, exc_info=exc_info)
+
+
+def _contained(hook: F) -> F:
+    """Run a hook so that no exception of the plugin's own ever reaches litellm."""
+
+    @functools.wraps(hook)
+    def wrapper(self: CostOtelLogger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            hook(self, *args, **kwargs)
+        except Exception as error:  # containing every error is the point of this wrapper
+            self.hook_errors += 1
+            self._log(logging.ERROR, f"{hook.__name__}:{type(error).__name__}",
+                      "litellm_cost_otel: %s failed; the request is unaffected", hook.__name__, exc_info=True)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _now_or(value: object) -> int:
+    return record.time_ns_of(value) or record.now_ns()
+
+
+class CostOtelLogger(CustomLogger):
+    """Per-request cost spans for the LiteLLM proxy and litellm.Router.
+
+    On the proxy: `litellm_settings.callbacks: ["litellm_cost_otel.proxy_handler_instance"]`.
+    In-process: `litellm.callbacks = [CostOtelLogger()]`.
+    """
+
+    def __init__(self, tracer_provider: Any = None, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or settings_from_env()
+        self.tracer_provider = tracer_provider or build_tracer_provider(self.settings)
+        tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if self.tracer_provider else None
+        self._spans = SpanWriter(tracer) if tracer is not None else None
+        self._tracker = RequestTracker(self.settings.max_inflight_requests,
+                                       int(self.settings.request_timeout_s * 1e9))
+        self._log = _RateLimitedLog()
+        self._last_sweep_ns = 0
+        self.hook_errors = 0
+
+    # --- hooks: one attempt --------------------------------------------------------------
+
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> None:
+        self._attempt_started(kwargs, call_type)
+        return None
+
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: dict[str, Any]) -> None:
+        # Only in-process synchronous calls lack the deployment hook; on the proxy this
+        # duplicate of async_pre_call_deployment_hook is ignored.
+        if record.proxy_request_of(kwargs) is None:
+            self._attempt_started(kwargs, kwargs.get("call_type"))
+
+    async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,
+                                                      call_type: Any) -> None:
+        self._attempt_answered(request_data, response)
+        return None
+
+    async def async_post_call_failure_deployment_hook(self, request_data: Mapping[str, Any], exception: Exception,
+                                                      call_type: Any, fallback_depth: int | None = None) -> None:
+        self._attempt_failed(request_data, exception, record.now_ns())
+
+    async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._attempt_failed(kwargs, kwargs.get("exception"), _now_or(end_time))
+
+    def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+        if record.proxy_request_of(kwargs) is None:  # the proxy fires the async twin as well
+            self._attempt_failed(kwargs, kwargs.get("exception"), _now_or(end_time))
+
+    # --- hooks: the end of a request -----------------------------------------------------
+
+    async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._request_succeeded(kwargs, response_obj, start_time, end_time)
+
+    def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+        if record.proxy_request_of(kwargs) is None:  # in-process synchronous calls only
+            self._request_succeeded(kwargs, response_obj, start_time, end_time)
+
+    async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> None:
+        self._request_failed(request_data, original_exception)
+        return None
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _key(self, kwargs: Mapping[str, Any]) -> Hashable | None:
+        return request_key(record.call_id_of(kwargs), record.proxy_request_of(kwargs), record.trace_id_of(kwargs))
+
+    def _new_request(self, kwargs: Mapping[str, Any], now: int) -> Request:
+        on_proxy = record.proxy_request_of(kwargs) is not None
+        return Request(
+            call_id=record.call_id_of(kwargs) or "",
+            received_ns=record.received_ns_of(kwargs) or now,
+            requested_group=record.requested_group_of(kwargs),
+            parent=record.parent_hint_of(kwargs) if on_proxy else caller_context(),
+        )
+
+    @_contained
+    def _attempt_started(self, kwargs: Mapping[str, Any], call_type: Any) -> None:
+        if self._spans is None:
+            return
+        now = record.now_ns()
+        key = self._key(kwargs)
+        if key is None:
+            return
+        request, evicted = self._tracker.get_or_start(
+            key, record.proxy_request_of(kwargs), lambda: self._new_request(kwargs, now), now)
+        call_id = record.call_id_of(kwargs)
+        open_attempt = request.open_attempt
+        if open_attempt is not None:
+            if open_attempt.call_id == call_id and key[0] != "proxy":
+                return  # in-process: the pre-API-call twin of the deployment hook
+            # The previous attempt ended without a failure hook (it failed inside a stream).
+            end_attempt(open_attempt, now, "_OTHER")
+        attempt = record.new_attempt(kwargs, len(request.attempts) + 1, call_type, now)
+        attempt.call_id = call_id
+        request.attempts.append(attempt)
+        if now - self._last_sweep_ns > _SWEEP_EVERY_NS:
+            self._last_sweep_ns = now
+            evicted += self._tracker.sweep(now)
+        for abandoned in evicted:
+            self._emit(abandoned)
+
+    @_contained
+    def _attempt_answered(self, request_data: Mapping[str, Any], response: Any) -> None:
+        attempt = self._open_attempt(request_data)
+        if attempt is not None:
+            record.apply_response(attempt, response)
+            attempt.end_ns = record.now_ns()
+
+    @_contained
+    def _attempt_failed(self, kwargs: Mapping[str, Any], exception: Any, end_ns: int) -> None:
+        attempt = self._open_attempt(kwargs)
+        # A log event can arrive late; never let it close a later attempt than its own.
+        if attempt is not None and attempt.start_ns <= end_ns:
+            end_attempt(attempt, end_ns, record.error_type_of(exception))
+
+    @_contained
+    def _request_succeeded(self, kwargs: Mapping[str, Any], response: Any, start_time: Any, end_time: Any) -> None:
+        if self._spans is None:
+            return
+        key = self._key(kwargs)
+        request = self._tracker.finish(key) if key is not None else None
+        request = request or self._new_request(kwargs, _now_or(start_time))
+        attempt = request.open_attempt
+        if attempt is None:
+            last = request.attempts[-1] if request.attempts else None
+            if last is not None and last.error_type is None:
+                attempt = last
+            else:  # an answer no attempt hook announced (e.g. a cache hit)
+                attempt = record.new_attempt(kwargs, len(request.attempts) + 1, kwargs.get("call_type"),
+                                             _now_or(start_time))
+                request.attempts.append(attempt)
+        record.apply_success_event(request, attempt, kwargs, response, _now_or(end_time))
+        if record.cost_of(kwargs) is None:
+            self._log(logging.WARNING, f"unpriced:{attempt.deployment_model}",
+                      "litellm_cost_otel: litellm has no price for model %r (group %r); its cost is recorded "
+                      "as 0. Set input_cost_per_token / output_cost_per_token on the deployment.",
+                      attempt.deployment_model, attempt.model_group)
+        self._emit(request)
+
+    @_contained
+    def _request_failed(self, request_data: Mapping[str, Any], exception: Any) -> None:
+        if self._spans is None:
+            return
+        now = record.now_ns()
+        key = self._key(request_data)
+        request = (self._tracker.finish(key) if key is not None else None) or self._new_request(request_data, now)
+        error_type = record.error_type_of(exception)
+        if request.open_attempt is not None:
+            end_attempt(request.open_attempt, now, error_type)
+        request.end_ns = now
+        request.error_type = error_type
+        self._emit(request)
+
+    def _open_attempt(self, kwargs: Mapping[str, Any]) -> Attempt | None:
+        key = self._key(kwargs)
+        request = self._tracker.get(key) if key is not None else None
+        return request.open_attempt if request is not None else None
+
+    def _emit(self, request: Request) -> None:
+        if self._spans is not None:
+            self._spans.emit(request)
+
+    # --- for in-process users and tests ----------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self.tracer_provider, "force_flush", None)
+        return bool(flush(timeout_millis)) if flush else True
+
+    @property
+    def inflight_requests(self) -> int:
+        return len(self._tracker)

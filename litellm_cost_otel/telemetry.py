@@ -1,0 +1,76 @@
+"""The tracer provider, built from the standard OpenTelemetry environment variables.
+
+PRIVATE by default: installing a global provider inside the proxy silently turns on FastAPI's
+own per-request tracing (several extra spans per request and a large throughput loss).
+Export runs on the batch processor's thread, never on the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from .settings import Settings
+
+log = logging.getLogger("litellm_cost_otel")
+INSTRUMENTATION_SCOPE = "litellm_cost_otel"
+DEFAULT_SERVICE_NAME = "litellm-proxy"
+
+
+def _otlp_exporter(environ: Mapping[str, str]) -> SpanExporter:
+    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip().lower()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        return OTLPSpanExporter()
+    if protocol not in ("http/protobuf", "http/json"):
+        log.warning("litellm_cost_otel: unknown OTLP protocol %r; using grpc", protocol)
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        return OTLPSpanExporter()
+    if protocol == "http/json":
+        log.warning("litellm_cost_otel: OTLP http/json is not supported by the Python SDK; using http/protobuf")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+    return HttpSpanExporter()
+
+
+def exporters_from_env(environ: Mapping[str, str]) -> list[SpanExporter]:
+    """OTEL_TRACES_EXPORTER: a comma-separated list of otlp (default), console, none."""
+    exporters: list[SpanExporter] = []
+    for name in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","):
+        name = name.strip().lower()
+        if name == "otlp":
+            exporters.append(_otlp_exporter(environ))
+        elif name == "console":
+            exporters.append(ConsoleSpanExporter())
+        elif name not in ("none", ""):
+            log.warning("litellm_cost_otel: unknown OTEL_TRACES_EXPORTER entry %r ignored "
+                        "(expected otlp, console or none)", name)
+    return exporters
+
+
+def resource_from_env() -> Resource:
+    """OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, with service.name defaulting to
+    litellm-proxy instead of the SDK's unknown_service."""
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None = None) -> trace.TracerProvider | None:
+    """The provider to create spans with; None when OTEL_SDK_DISABLED=true."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if settings.use_global_provider:
+        return trace.get_tracer_provider()
+    provider = TracerProvider(resource=resource_from_env())  # flushes and shuts down at exit
+    for exporter in exporters_from_env(env):
+        provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* apply
+    return provider

@@ -1,0 +1,105 @@
+"""Real parts only: the litellm proxy as a subprocess, litellm's mock_response deployments, a
+fake OpenAI-compatible server on 127.0.0.1 for the `local` group, and an OTLP/gRPC receiver."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything imports litellm
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from litellm_cost_otel.devtools.fake_llm import FakeLLMServer
+from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
+from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+from litellm_cost_otel.devtools.traces import RequestTrace, traces_for_call
+
+PLUGIN = "litellm_cost_otel.proxy_handler_instance"
+# Secrets the privacy test looks for in every exported attribute.
+PROVIDER_KEY = "sk-mistral-test-" + "7f3a9c2e" * 4
+LOCAL_KEY = "sk-local-test-" + "b1d4e6f8" * 4
+LOCAL_INPUT_PRICE = 0.000001
+LOCAL_OUTPUT_PRICE = 0.000002
+
+
+def mock(group: str, model: str, reply: str, **extra: Any) -> dict[str, Any]:
+    return {"model_name": group, "litellm_params": {"model": model, "api_key": PROVIDER_KEY,
+                                                    "mock_response": reply, **extra}}
+
+
+def gateway_config(callbacks: list[str]) -> dict[str, Any]:
+    """The groups the tests send traffic to."""
+    return {
+        "model_list": [
+            mock("fast", "mistral/mistral-small-latest", "Hello from the fast model."),
+            mock("capable", "mistral/mistral-large-latest", "Hello from the capable model."),
+            mock("fast-outage", "mistral/mistral-small-latest", "litellm.RateLimitError"),
+            mock("doomed", "mistral/mistral-large-latest", "litellm.InternalServerError"),
+            mock("doomed-backup", "mistral/mistral-small-latest", "litellm.RateLimitError"),
+            mock("midstream", "mistral/mistral-small-latest", "Exception: mock_streaming_error"),
+            {"model_name": "local", "litellm_params": {
+                "model": "openai/local-model", "api_base": "os.environ/LOCAL_MODEL_BASE_URL",
+                "api_key": LOCAL_KEY, "input_cost_per_token": LOCAL_INPUT_PRICE,
+                "output_cost_per_token": LOCAL_OUTPUT_PRICE}},
+        ],
+        "router_settings": {
+            "num_retries": 1, "retry_after": 0,
+            "fallbacks": [{"fast-outage": ["capable"]}, {"doomed": ["doomed-backup"]}],
+        },
+        "litellm_settings": {"callbacks": callbacks},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[OtlpReceiver]:
+    server = OtlpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+def proxy_env(receiver: OtlpReceiver, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "LOCAL_MODEL_BASE_URL": fake_llm.base_url,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver,
+          fake_llm: FakeLLMServer) -> Iterator[LiteLLMProxy]:
+    """The main proxy: the plugin alone, service name and resource attributes from OTEL_*."""
+    config = write_config(tmp_path_factory.mktemp("proxy") / "config.yaml", gateway_config([PLUGIN]))
+    env = proxy_env(receiver, fake_llm, OTEL_SERVICE_NAME="test-gateway",
+                    OTEL_RESOURCE_ATTRIBUTES="deployment.environment=ci")
+    with LiteLLMProxy(config, env) as running:
+        yield running
+
+
+def wait_for_request(receiver: OtlpReceiver, call_id: str, attempts: int, count: int = 1,
+                     timeout: float = 20.0) -> list[RequestTrace]:
+    """The request traces with this call id, once `count` of them have all their attempts."""
+    def ready(spans: list[Any]) -> bool:
+        found = traces_for_call(spans, call_id)
+        return len(found) >= count and all(len(t.attempts) >= attempts for t in found)
+
+    return traces_for_call(receiver.wait_for(ready, timeout), call_id)
