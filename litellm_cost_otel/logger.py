@@ -236,7 +236,7 @@ class CostOtelLogger(CustomLogger):
 
     def _open_attempt(self, kwargs: Mapping[str, Any]) -> Attempt | None:
         key = self._key(kwargs)
-        request = self._tracker.get(key) if key is not None else None
+        request = self._tracker.get(key, record.now_ns()) if key is not None else None
         return request.open_attempt if request is not None else None
 
     def _emit(self, request: Request) -> None:

@@ -23,7 +23,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 @dataclass(frozen=True, slots=True)
 class Settings:
     use_global_provider: bool = False  # LITELLM_COST_OTEL_USE_GLOBAL_TRACER_PROVIDER
-    request_timeout_s: float = 900.0  # LITELLM_COST_OTEL_REQUEST_TIMEOUT
+    request_timeout_s: float = 900.0  # LITELLM_COST_OTEL_REQUEST_TIMEOUT: idle seconds before giving up
     max_inflight_requests: int = 10_000  # LITELLM_COST_OTEL_MAX_INFLIGHT_REQUESTS
 
 

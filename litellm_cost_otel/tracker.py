@@ -44,21 +44,29 @@ def request_key(call_id: str | None, proxy_request: Mapping[str, Any] | None,
 
 
 class RequestTracker:
-    """In-flight requests, bounded in number (`max_requests`) and age (`max_age_ns`)."""
+    """In-flight requests, bounded in number (`max_requests`) and in time since their last
+    hook (`idle_timeout_ns`)."""
 
-    def __init__(self, max_requests: int, max_age_ns: int) -> None:
+    def __init__(self, max_requests: int, idle_timeout_ns: int) -> None:
         self.max_requests = max_requests
-        self.max_age_ns = max_age_ns
+        self.idle_timeout_ns = idle_timeout_ns
         self._requests: OrderedDict[Hashable, _InFlight] = OrderedDict()
         self._lock = threading.Lock()  # sync hooks of in-process calls run in worker threads
 
     def __len__(self) -> int:
         return len(self._requests)
 
-    def get(self, key: Hashable) -> Request | None:
+    def get(self, key: Hashable, now: int) -> Request | None:
         with self._lock:
             found = self._requests.get(key)
-            return found.request if found else None
+            if found is None:
+                return None
+            self._touch(key, found, now)
+            return found.request
+
+    def _touch(self, key: Hashable, found: _InFlight, now: int) -> None:
+        found.last_seen_ns = now
+        self._requests.move_to_end(key)  # the front stays the longest idle
 
     def get_or_start(self, key: Hashable, anchor: object, make: Any, now: int) -> tuple[Request, list[Request]]:
         """The in-flight request for key (made by `make()` if new), plus any requests evicted
@@ -66,7 +74,7 @@ class RequestTracker:
         with self._lock:
             found = self._requests.get(key)
             if found is not None:
-                found.last_seen_ns = now
+                self._touch(key, found, now)
                 return found.request, []
             request = make()
             self._requests[key] = _InFlight(request, anchor, now)
@@ -83,23 +91,32 @@ class RequestTracker:
 
     def _evict(self, now: int) -> list[Request]:
         evicted = []
-        # Insertion order is start order, so the oldest requests are at the front.
         while self._requests:
-            key, oldest = next(iter(self._requests.items()))
+            key, idlest = next(iter(self._requests.items()))
             too_many = len(self._requests) > self.max_requests
-            if not too_many and now - oldest.request.received_ns < self.max_age_ns:
+            if not too_many and now - idlest.last_seen_ns < self.idle_timeout_ns:
                 break
             del self._requests[key]
-            evicted.append(abandon(oldest.request, now, too_many))
+            evicted.append(abandon(idlest.request, now, too_many))
         return evicted
 
 
 def abandon(request: Request, now: int, for_room: bool) -> Request:
-    """End a request that never got its end event (client gone, stream cancelled)."""
-    reason = "evicted to bound in-flight state" if for_room else "no end event before the request timeout"
+    """End a request that never got its end event.
+
+    With an attempt still open, the request was abandoned (client gone, stream cancelled).
+    After a failed attempt it simply failed: in-process, litellm.Router raises to the caller
+    without any final hook, so this is how such a request ends."""
+    reason = "evicted to bound in-flight state" if for_room else "no hook for longer than the request timeout"
     open_attempt = request.open_attempt
+    last = request.attempts[-1] if request.attempts else None
     if open_attempt is not None:
         end_attempt(open_attempt, now, ABANDONED)
+    if open_attempt is None and last is not None and last.error_type is not None:
+        request.end_ns = last.end_ns or now
+        request.error_type = last.error_type
+        request.error_description = f"{last.error_type} on the last attempt; {reason}"
+        return request
     request.end_ns = now
     request.error_type = ABANDONED
     request.error_description = f"request abandoned: {reason}"
