@@ -99,16 +99,14 @@ class CostOtelLogger(CustomLogger):
         self.hook_errors = 0
 
     # --- hooks: one attempt --------------------------------------------------------------
+    # Each hook only forwards its arguments: all reading happens inside contained steps.
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> None:
         self._attempt_started(kwargs, call_type)
         return None
 
     def log_pre_api_call(self, model: Any, messages: Any, kwargs: dict[str, Any]) -> None:
-        # Only in-process synchronous calls lack the deployment hook; on the proxy this
-        # duplicate of async_pre_call_deployment_hook is ignored.
-        if record.proxy_request_of(kwargs) is None:
-            self._attempt_started(kwargs, kwargs.get("call_type"))
+        self._attempt_started(kwargs, None, in_process_only=True)
 
     async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,
                                                       call_type: Any) -> None:
@@ -117,15 +115,14 @@ class CostOtelLogger(CustomLogger):
 
     async def async_post_call_failure_deployment_hook(self, request_data: Mapping[str, Any], exception: Exception,
                                                       call_type: Any, fallback_depth: int | None = None) -> None:
-        self._attempt_failed(request_data, exception, record.now_ns())
+        self._attempt_failed(request_data, exception, None)
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._attempt_failed(kwargs, kwargs.get("exception"), _now_or(end_time))
+        self._attempt_failed(kwargs, None, end_time)
 
     def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        if record.proxy_request_of(kwargs) is None:  # the proxy fires the async twin as well
-            self._attempt_failed(kwargs, kwargs.get("exception"), _now_or(end_time))
+        self._attempt_failed(kwargs, None, end_time, in_process_only=True)
 
     # --- hooks: the end of a request -----------------------------------------------------
 
@@ -134,8 +131,7 @@ class CostOtelLogger(CustomLogger):
         self._request_succeeded(kwargs, response_obj, start_time, end_time)
 
     def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        if record.proxy_request_of(kwargs) is None:  # in-process synchronous calls only
-            self._request_succeeded(kwargs, response_obj, start_time, end_time)
+        self._request_succeeded(kwargs, response_obj, start_time, end_time, in_process_only=True)
 
     async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> None:
@@ -157,8 +153,10 @@ class CostOtelLogger(CustomLogger):
         )
 
     @_contained
-    def _attempt_started(self, kwargs: Mapping[str, Any], call_type: Any) -> None:
-        if self._spans is None:
+    def _attempt_started(self, kwargs: Mapping[str, Any], call_type: Any, in_process_only: bool = False) -> None:
+        # The sync twins of the hooks matter only in-process (synchronous litellm.Router calls
+        # fire no deployment hooks); on the proxy the async hooks already carry the same event.
+        if self._spans is None or (in_process_only and record.proxy_request_of(kwargs) is not None):
             return
         now = record.now_ns()
         key = self._key(kwargs)
@@ -190,15 +188,21 @@ class CostOtelLogger(CustomLogger):
             attempt.end_ns = record.now_ns()
 
     @_contained
-    def _attempt_failed(self, kwargs: Mapping[str, Any], exception: Any, end_ns: int) -> None:
+    def _attempt_failed(self, kwargs: Mapping[str, Any], exception: Any, end_time: Any,
+                        in_process_only: bool = False) -> None:
+        if in_process_only and record.proxy_request_of(kwargs) is not None:
+            return
+        end_ns = _now_or(end_time)
+        exception = exception if exception is not None else kwargs.get("exception")
         attempt = self._open_attempt(kwargs)
         # A log event can arrive late; never let it close a later attempt than its own.
         if attempt is not None and attempt.start_ns <= end_ns:
             end_attempt(attempt, end_ns, record.error_type_of(exception))
 
     @_contained
-    def _request_succeeded(self, kwargs: Mapping[str, Any], response: Any, start_time: Any, end_time: Any) -> None:
-        if self._spans is None:
+    def _request_succeeded(self, kwargs: Mapping[str, Any], response: Any, start_time: Any, end_time: Any,
+                           in_process_only: bool = False) -> None:
+        if self._spans is None or (in_process_only and record.proxy_request_of(kwargs) is not None):
             return
         key = self._key(kwargs)
         request = self._tracker.finish(key) if key is not None else None

@@ -324,3 +324,32 @@ def test_only_the_plugins_spans_leave_the_proxy(proxy: Any, receiver: Any) -> No
 
 def all_values(span: ReceivedSpan) -> list[str]:
     return [json.dumps(value) for value in span.attributes.values()] + [span.name, span.status_message]
+
+
+def test_no_key_prompt_or_completion_text_is_exported(proxy: Any, receiver: Any) -> None:
+    from conftest import LOCAL_KEY, PROVIDER_KEY
+
+    secret = f"my-secret-prompt-{uuid.uuid4().hex}"
+    sent = [proxy.chat("fast", secret), proxy.chat("local", f"{secret} stream", stream=True),
+            proxy.chat("local", f"status=503 {secret}"), proxy.chat("fast-outage", secret)]
+    for response, attempts in zip(sent, (1, 1, 2, 3)):
+        one_request(receiver, response, attempts)
+    forbidden = [PROVIDER_KEY, LOCAL_KEY, proxy.master_key, "my-secret-prompt", "Hello from the",
+                 "Local reply", "fake model", "mock rate limit error", "local model unavailable"]
+    spans = [s for s in receiver.snapshot() if s.resource.get("service.name") == "test-gateway"]
+    assert len(spans) >= 11
+    for span in spans:
+        text = " ".join(all_values(span))
+        for needle in forbidden:
+            assert needle not in text, (needle, span.name)
+
+
+def test_every_emitted_attribute_is_documented(proxy: Any, receiver: Any) -> None:
+    from pathlib import Path
+
+    reference = (Path(__file__).parent.parent / "docs" / "attributes.md").read_text()
+    documented = {name for name in a.all_names() if f"`{name}`" in reference}
+    assert documented == a.all_names(), sorted(a.all_names() - documented)
+    emitted = {key for span in receiver.snapshot() if span.scope == "litellm_cost_otel" for key in span.attributes}
+    assert len(emitted) > 30
+    assert {name for name in emitted if f"`{name}`" not in reference} == set()

@@ -44,9 +44,9 @@ def test_beside_litellm_otel_callback_parents_on_the_proxy_span(proxy_with_litel
         assert len(trace.attempts) == attempts
         assert trace.request.attributes[a.COST_USD] == pytest.approx(
             float(response.headers["x-litellm-response-cost"]), rel=1e-9)
-        parents = [s for s in receiver.wait_for(
-            lambda spans: any(s.span_id == trace.request.parent_span_id for s in spans))
-            if s.span_id == trace.request.parent_span_id]
+        parent_id = trace.request.parent_span_id
+        spans = receiver.wait_for(lambda spans, parent_id=parent_id: any(s.span_id == parent_id for s in spans))
+        parents = [s for s in spans if s.span_id == parent_id]
         assert len(parents) == 1
         assert parents[0].name == LITELLM_PROXY_SPAN and parents[0].scope != "litellm_cost_otel"
         assert trace.request.kind == "INTERNAL"

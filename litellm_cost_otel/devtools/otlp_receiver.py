@@ -69,10 +69,12 @@ def received_spans(request: Any) -> list[ReceivedSpan]:
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, sink: Callable[[list[ReceivedSpan]], None]) -> None:
+    def __init__(self, sink: Callable[[list[ReceivedSpan]], None], headers: list[dict[str, str]]) -> None:
         self._sink = sink
+        self._headers = headers
 
     def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._headers.append(dict(context.invocation_metadata()))
         self._sink(received_spans(request))
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -109,8 +111,10 @@ class OtlpReceiver(_SpanStore):
 
     def __init__(self, port: int = 0) -> None:
         super().__init__()
+        self.headers: list[dict[str, str]] = []  # gRPC metadata of each export call
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add), self._server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add, self.headers),
+                                                                  self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
