@@ -28,7 +28,7 @@ from . import record
 from .record import Attempt, Request
 from .settings import Settings, settings_from_env
 from .spans import SpanWriter, caller_context
-from .telemetry import INSTRUMENTATION_SCOPE, build_tracer_provider
+from .telemetry import INSTRUMENTATION_SCOPE, build_tracer_provider, flush_at_proxy_shutdown
 from .tracker import RequestTracker, end_attempt, request_key
 
 log = logging.getLogger("litellm_cost_otel")
@@ -92,6 +92,8 @@ class CostOtelLogger(CustomLogger):
         self.tracer_provider = tracer_provider or build_tracer_provider(self.settings)
         tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if self.tracer_provider else None
         self._spans = SpanWriter(tracer) if tracer is not None else None
+        if self._spans is not None:
+            flush_at_proxy_shutdown(self.force_flush)
         self._tracker = RequestTracker(self.settings.max_inflight_requests,
                                        int(self.settings.request_timeout_s * 1e9))
         self._log = _RateLimitedLog()

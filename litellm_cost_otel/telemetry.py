@@ -7,9 +7,13 @@ Export runs on the batch processor's thread, never on the request path.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -74,3 +78,37 @@ def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None 
     for exporter in exporters_from_env(env):
         provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* apply
     return provider
+
+
+_flush_at_proxy_shutdown: list[Callable[[], object]] = []
+
+
+def flush_at_proxy_shutdown(flush: Callable[[], object]) -> None:
+    """Run `flush` when the LiteLLM proxy shuts down.
+
+    uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies by the signal
+    and no atexit handler runs: a provider's own flush-at-exit never happens inside the proxy,
+    and the last few seconds of spans would be lost on every restart. The proxy's lifespan
+    calls `proxy_shutdown_event` by its module-level name at shutdown, after in-flight
+    requests have drained; chaining onto it is the one place a flush reliably runs.
+    Outside the proxy (in-process use) atexit does its job and nothing is patched.
+    """
+    _flush_at_proxy_shutdown.append(flush)
+    module = sys.modules.get("litellm.proxy.proxy_server")
+    original = getattr(module, "proxy_shutdown_event", None)
+    if original is None or getattr(original, "litellm_cost_otel_flush", False):
+        return
+
+    @functools.wraps(original)
+    async def proxy_shutdown_event(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            for pending in _flush_at_proxy_shutdown:
+                try:
+                    await asyncio.to_thread(pending)
+                except Exception:  # shutdown must go on whatever the exporter does
+                    log.warning("litellm_cost_otel: flushing spans at shutdown failed", exc_info=True)
+
+    proxy_shutdown_event.litellm_cost_otel_flush = True  # type: ignore[attr-defined]
+    module.proxy_shutdown_event = proxy_shutdown_event  # type: ignore[union-attr]

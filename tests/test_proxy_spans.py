@@ -332,7 +332,7 @@ def test_no_key_prompt_or_completion_text_is_exported(proxy: Any, receiver: Any)
     secret = f"my-secret-prompt-{uuid.uuid4().hex}"
     sent = [proxy.chat("fast", secret), proxy.chat("local", f"{secret} stream", stream=True),
             proxy.chat("local", f"status=503 {secret}"), proxy.chat("fast-outage", secret)]
-    for response, attempts in zip(sent, (1, 1, 2, 3)):
+    for response, attempts in zip(sent, (1, 1, 2, 3), strict=True):
         one_request(receiver, response, attempts)
     forbidden = [PROVIDER_KEY, LOCAL_KEY, proxy.master_key, "my-secret-prompt", "Hello from the",
                  "Local reply", "fake model", "mock rate limit error", "local model unavailable"]

@@ -14,6 +14,7 @@ from conftest import PLUGIN, gateway_config, proxy_env, wait_for_request, write_
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+from litellm_cost_otel.devtools.traces import request_traces
 
 LITELLM_PROXY_SPAN = "Received Proxy Server Request"
 
@@ -66,3 +67,17 @@ def test_two_workers(tmp_path: Path, receiver: Any, fake_llm: Any) -> None:
         assert len(traces) == 1
         assert traces[0].request.attributes[a.COST_USD] == pytest.approx(
             float(response.headers["x-litellm-response-cost"]), rel=1e-9)
+
+
+def test_spans_are_flushed_when_the_proxy_stops(tmp_path: Path, receiver: Any, fake_llm: Any) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown (no atexit handlers run): the
+    plugin must flush during the proxy's shutdown or lose the last batch on every restart."""
+    config = write_config(tmp_path / "config.yaml", gateway_config([PLUGIN]))
+    env = proxy_env(receiver, fake_llm, OTEL_BSP_SCHEDULE_DELAY="600000")  # only a flush exports
+    with LiteLLMProxy(config, env) as running:
+        responses = [running.chat("fast", f"flush test {uuid.uuid4().hex}"),
+                     running.chat("local", f"status=503 flush test {uuid.uuid4().hex}")]
+        call_ids = [r.headers["x-litellm-call-id"] for r in responses]
+        assert not any(t.call_id in call_ids for t in request_traces(receiver.snapshot()))
+    for call_id, attempts in zip(call_ids, (1, 2), strict=True):
+        assert len(wait_for_request(receiver, call_id, attempts, timeout=5)) == 1
