@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
+import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 from . import record
@@ -73,6 +74,16 @@ def _contained(hook: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=256)
+def _provider_api_base(deployment_model: str) -> str | None:
+    """The provider's default endpoint, for `server.address` of deployments that set none."""
+    try:
+        found = litellm.get_api_base(model=deployment_model, optional_params={})
+    except Exception:  # an unknown provider has no default endpoint
+        return None
+    return found if isinstance(found, str) else None
 
 
 def _now_or(value: object) -> int:
@@ -175,6 +186,8 @@ class CostOtelLogger(CustomLogger):
             end_attempt(open_attempt, now, "_OTHER")
         attempt = record.new_attempt(kwargs, len(request.attempts) + 1, call_type, now)
         attempt.call_id = call_id
+        if attempt.api_base is None and attempt.deployment_model:
+            attempt.api_base = _provider_api_base(attempt.deployment_model)
         request.attempts.append(attempt)
         if now - self._last_sweep_ns > _SWEEP_EVERY_NS:
             self._last_sweep_ns = now

@@ -176,6 +176,7 @@ def test_fallback_fast_to_capable(proxy: Any, receiver: Any) -> None:
     assert request.attributes[a.COST_USD] == pytest.approx(header_cost, rel=1e-9)
     assert sum(s.attributes[a.GEN_AI_USAGE_COST_AMOUNT] for s in trace.attempts) == pytest.approx(header_cost)
     assert trace.attempts[2].attributes[a.GEN_AI_REQUEST_MODEL] == "mistral-large-latest"
+    assert all(s.attributes[a.SERVER_ADDRESS] == "api.mistral.ai" for s in trace.attempts)
 
 
 def test_fallback_chain_ending_in_failure(proxy: Any, receiver: Any) -> None:
