@@ -13,9 +13,11 @@ so summing one attribute over all spans never double counts:
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Any
 
-from .record import Attempt, Request, server_address_of
+from .record import Attempt, Attribution, Message, Request, server_address_of
 
 # --- this plugin's own names (litellm.*, and the seed tutorial's llm.* names) ----------------
 CALL_ID = "litellm.call_id"
@@ -27,6 +29,14 @@ ATTEMPT = "litellm.attempt"
 DEPLOYMENT_ID = "litellm.deployment_id"
 FALLBACK_DEPTH = "litellm.fallback_depth"
 REQUEST_TIME_TO_FIRST_CHUNK = "litellm.time_to_first_chunk"
+TEAM_ID = "litellm.team.id"
+TEAM_ALIAS = "litellm.team.alias"
+ORG_ID = "litellm.org.id"
+KEY_ALIAS = "litellm.key.alias"
+KEY_HASH = "litellm.key.hash"
+USER_ID = "litellm.user.id"
+END_USER_ID = "litellm.end_user.id"
+REQUEST_TAGS = "litellm.request.tags"
 COST_USD = "llm.usage.cost_usd"
 COST_MICRO_USD = "llm.usage.cost_micro_usd"
 LATENCY_MS = "llm.latency_ms"
@@ -51,6 +61,12 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount"
 GEN_AI_USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency"
 GEN_AI_USAGE_COST_SOURCE = "gen_ai.usage.cost.source"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"  # opt-in content capture only
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # metrics only
+OUTCOME = "litellm.outcome"  # metrics only: success | failure
+DROP_REASON = "litellm_cost_otel.drop_reason"  # metrics only: queue_full | export_failed
+HOOK = "litellm_cost_otel.hook"  # metrics only: which hook raised
 
 # --- OpenInference (Arize Phoenix and others) ------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
@@ -85,6 +101,18 @@ _OPENINFERENCE_PROVIDERS = {
     "together_ai": "together", "fireworks_ai": "fireworks", "cerebras": "cerebras",
 }
 
+# Attribution setting name -> (attribute, how to read it off the record)
+ATTRIBUTION = {
+    "team_id": (TEAM_ID, lambda who: who.team_id),
+    "team_alias": (TEAM_ALIAS, lambda who: who.team_alias),
+    "org_id": (ORG_ID, lambda who: who.org_id),
+    "key_alias": (KEY_ALIAS, lambda who: who.key_alias),
+    "key_hash": (KEY_HASH, lambda who: who.key_hash),
+    "user_id": (USER_ID, lambda who: who.user_id),
+    "end_user_id": (END_USER_ID, lambda who: who.end_user_id),
+    "tags": (REQUEST_TAGS, lambda who: list(who.tags) or None),
+}
+
 REQUEST_SPAN_PREFIX = "litellm.request"
 
 
@@ -103,7 +131,31 @@ def _put(attributes: dict[str, Any], name: str, value: Any) -> None:
         attributes[name] = value
 
 
-def request_attributes(request: Request) -> dict[str, Any]:
+def gen_ai_provider(litellm_provider: str | None) -> str:
+    provider = litellm_provider or ""
+    return _GEN_AI_PROVIDERS.get(provider, provider or "_OTHER")
+
+
+def attribution_attributes(who: Attribution, enabled: Collection[str]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    for field in enabled:
+        name, read = ATTRIBUTION[field]
+        _put(attributes, name, read(who))
+    return attributes
+
+
+def messages_json(messages: tuple[Message, ...]) -> str:
+    """The GenAI conventions' shape: [{"role", "parts": [{"type": "text", "content"}], ...}]."""
+    shaped = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message.role, "parts": [{"type": "text", "content": message.text}]}
+        if message.finish_reason:
+            item["finish_reason"] = message.finish_reason
+        shaped.append(item)
+    return json.dumps(shaped, ensure_ascii=False)
+
+
+def request_attributes(request: Request, attribution: Collection[str] = ()) -> dict[str, Any]:
     cost = request.cost_usd
     attributes: dict[str, Any] = {
         OPENINFERENCE_SPAN_KIND: "CHAIN",
@@ -119,6 +171,8 @@ def request_attributes(request: Request) -> dict[str, Any]:
         attributes[LATENCY_MS] = (request.end_ns - request.received_ns) / 1e6
     _put(attributes, REQUEST_TIME_TO_FIRST_CHUNK, request.time_to_first_chunk_s)
     _put(attributes, ERROR_TYPE, request.error_type)
+    if attribution:
+        attributes.update(attribution_attributes(request.attribution, attribution))
     return attributes
 
 
@@ -129,7 +183,7 @@ def attempt_attributes(attempt: Attempt) -> dict[str, Any]:
         ATTEMPT: attempt.number,
         FALLBACK_DEPTH: attempt.fallback_depth,
         GEN_AI_OPERATION_NAME: attempt.operation,
-        GEN_AI_PROVIDER_NAME: _GEN_AI_PROVIDERS.get(provider, provider or "_OTHER"),
+        GEN_AI_PROVIDER_NAME: gen_ai_provider(provider),
         GEN_AI_USAGE_COST_AMOUNT: attempt.cost_usd,
         GEN_AI_USAGE_COST_CURRENCY: "USD",
         # litellm prices every call itself, from its price map or the deployment's pricing.
@@ -153,6 +207,10 @@ def attempt_attributes(attempt: Attempt) -> dict[str, Any]:
     _put(attributes, GEN_AI_RESPONSE_MODEL, attempt.response_model)
     _put(attributes, GEN_AI_RESPONSE_ID, attempt.response_id)
     _put(attributes, GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, attempt.time_to_first_chunk_s)
+    if attempt.input_messages:
+        attributes[GEN_AI_INPUT_MESSAGES] = messages_json(attempt.input_messages)
+    if attempt.output_messages:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = messages_json(attempt.output_messages)
     if attempt.finish_reasons:
         attributes[GEN_AI_RESPONSE_FINISH_REASONS] = list(attempt.finish_reasons)
         attributes[LLM_FINISH_REASON] = attempt.finish_reasons[0]

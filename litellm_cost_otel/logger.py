@@ -26,10 +26,11 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 from . import record
+from .metrics import MetricsRecorder
 from .record import Attempt, Request
-from .settings import Settings, settings_from_env
+from .settings import Settings, settings_from_proxy
 from .spans import SpanWriter, caller_context
-from .telemetry import INSTRUMENTATION_SCOPE, build_tracer_provider, flush_at_proxy_shutdown
+from .telemetry import INSTRUMENTATION_SCOPE, build_meter_provider, build_tracer_provider, flush_at_proxy_shutdown
 from .tracker import RequestTracker, end_attempt, request_key
 
 log = logging.getLogger("litellm_cost_otel")
@@ -69,6 +70,8 @@ def _contained(hook: F) -> F:
             hook(self, *args, **kwargs)
         except Exception as error:  # containing every error is the point of this wrapper
             self.hook_errors += 1
+            if self._metrics is not None:
+                self._metrics.hook_error(hook.__name__.lstrip("_"))
             self._log(logging.ERROR, f"{hook.__name__}:{type(error).__name__}",
                       "litellm_cost_otel: %s failed; the request is unaffected", hook.__name__, exc_info=True)
         return None
@@ -97,13 +100,19 @@ class CostOtelLogger(CustomLogger):
     In-process: `litellm.callbacks = [CostOtelLogger()]`.
     """
 
-    def __init__(self, tracer_provider: Any = None, settings: Settings | None = None) -> None:
+    def __init__(self, tracer_provider: Any = None, settings: Settings | None = None,
+                 meter_provider: Any = None) -> None:
         super().__init__()
-        self.settings = settings or settings_from_env()
-        self.tracer_provider = tracer_provider or build_tracer_provider(self.settings)
+        self.settings = settings or settings_from_proxy()
+        self.meter_provider = meter_provider or build_meter_provider(self.settings)
+        self._metrics = MetricsRecorder(
+            self.meter_provider.get_meter(INSTRUMENTATION_SCOPE), self.settings.metrics_max_values_per_dimension,
+            self.settings.metrics_team_dimension) if self.meter_provider is not None else None
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
         tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if self.tracer_provider else None
-        self._spans = SpanWriter(tracer) if tracer is not None else None
-        if self._spans is not None:
+        self._spans = SpanWriter(tracer, self.settings.attribution) if tracer is not None else None
+        if self._spans is not None or self._metrics is not None:
             flush_at_proxy_shutdown(self.force_flush)
         self._tracker = RequestTracker(self.settings.max_inflight_requests,
                                        int(self.settings.request_timeout_s * 1e9))
@@ -163,13 +172,18 @@ class CostOtelLogger(CustomLogger):
             received_ns=record.received_ns_of(kwargs) or now,
             requested_group=record.requested_group_of(kwargs),
             parent=record.parent_hint_of(kwargs) if on_proxy else caller_context(),
+            attribution=record.attribution_of(kwargs),
         )
+
+    @property
+    def _active(self) -> bool:
+        return self._spans is not None or self._metrics is not None
 
     @_contained
     def _attempt_started(self, kwargs: Mapping[str, Any], call_type: Any, in_process_only: bool = False) -> None:
         # The sync twins of the hooks matter only in-process (synchronous litellm.Router calls
         # fire no deployment hooks); on the proxy the async hooks already carry the same event.
-        if self._spans is None or (in_process_only and record.proxy_request_of(kwargs) is not None):
+        if not self._active or (in_process_only and record.proxy_request_of(kwargs) is not None):
             return
         now = record.now_ns()
         key = self._key(kwargs)
@@ -217,7 +231,7 @@ class CostOtelLogger(CustomLogger):
     @_contained
     def _request_succeeded(self, kwargs: Mapping[str, Any], response: Any, start_time: Any, end_time: Any,
                            in_process_only: bool = False) -> None:
-        if self._spans is None or (in_process_only and record.proxy_request_of(kwargs) is not None):
+        if not self._active or (in_process_only and record.proxy_request_of(kwargs) is not None):
             return
         key = self._key(kwargs)
         request = self._tracker.finish(key) if key is not None else None
@@ -232,6 +246,9 @@ class CostOtelLogger(CustomLogger):
                                              _now_or(start_time))
                 request.attempts.append(attempt)
         record.apply_success_event(request, attempt, kwargs, response, _now_or(end_time))
+        if self._capturing_content():
+            attempt.input_messages = record.input_messages_of(kwargs, self.settings.content_max_chars)
+            attempt.output_messages = record.output_messages_of(response, self.settings.content_max_chars)
         if record.cost_of(kwargs) is None:
             self._log(logging.WARNING, f"unpriced:{attempt.deployment_model}",
                       "litellm_cost_otel: litellm has no price for model %r (group %r); its cost is recorded "
@@ -241,7 +258,7 @@ class CostOtelLogger(CustomLogger):
 
     @_contained
     def _request_failed(self, request_data: Mapping[str, Any], exception: Any) -> None:
-        if self._spans is None:
+        if not self._active:
             return
         now = record.now_ns()
         key = self._key(request_data)
@@ -258,15 +275,27 @@ class CostOtelLogger(CustomLogger):
         request = self._tracker.get(key, record.now_ns()) if key is not None else None
         return request.open_attempt if request is not None else None
 
+    def _capturing_content(self) -> bool:
+        # The proxy's own redaction switch wins over the plugin's opt-in.
+        return self.settings.capture_content and not getattr(litellm, "turn_off_message_logging", False)
+
     def _emit(self, request: Request) -> None:
+        if getattr(litellm, "redact_user_api_key_info", False):  # the proxy's own redaction switch
+            request.attribution = record.Attribution(tags=request.attribution.tags)
         if self._spans is not None:
             self._spans.emit(request)
+        if self._metrics is not None:
+            self._metrics.record(request)
 
     # --- for in-process users and tests ----------------------------------------------------
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        flush = getattr(self.tracer_provider, "force_flush", None)
-        return bool(flush(timeout_millis)) if flush else True
+        flushed = True
+        for provider in (self.tracer_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                flushed = bool(flush(timeout_millis)) and flushed
+        return flushed
 
     @property
     def inflight_requests(self) -> int:

@@ -35,6 +35,29 @@ class Usage:
     reasoning_output_tokens: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who the request is billed to, as the proxy's auth resolved it (never the raw key)."""
+
+    team_id: str | None = None
+    team_alias: str | None = None
+    org_id: str | None = None
+    key_alias: str | None = None
+    key_hash: str | None = None
+    user_id: str | None = None
+    end_user_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of captured content (only when the operator opted in), already truncated."""
+
+    role: str
+    text: str
+    finish_reason: str | None = None
+
+
 @dataclass(slots=True)
 class Attempt:
     """One call to one deployment: the first try, a retry or a fallback hop."""
@@ -58,6 +81,8 @@ class Attempt:
     response_id: str | None = None
     time_to_first_chunk_s: float | None = None
     call_id: str | None = None  # in-process each attempt has its own; on the proxy all share one
+    input_messages: tuple[Message, ...] = ()  # content capture only
+    output_messages: tuple[Message, ...] = ()
 
     @property
     def request_model(self) -> str | None:
@@ -83,6 +108,7 @@ class Request:
     error_type: str | None = None
     error_description: str | None = None
     time_to_first_chunk_s: float | None = None  # from receipt to the first streamed chunk
+    attribution: Attribution = Attribution()
 
     @property
     def cost_usd(self) -> float:
@@ -189,6 +215,62 @@ def parent_hint_of(kwargs: Mapping[str, Any]) -> Any:
         return span
     headers = metadata.get("headers")
     return headers if isinstance(headers, Mapping) else None
+
+
+def attribution_of(kwargs: Mapping[str, Any]) -> Attribution:
+    """The proxy's view of who sent the request: key hash and alias, team, org, user."""
+    metadata = metadata_of(kwargs)
+    tags = metadata.get("tags")
+    return Attribution(
+        team_id=_str_or_none(metadata.get("user_api_key_team_id")),
+        team_alias=_str_or_none(metadata.get("user_api_key_team_alias")),
+        org_id=_str_or_none(metadata.get("user_api_key_org_id")),
+        key_alias=_str_or_none(metadata.get("user_api_key_alias")),
+        key_hash=_str_or_none(metadata.get("user_api_key_hash")),
+        user_id=_str_or_none(metadata.get("user_api_key_user_id")),
+        end_user_id=_str_or_none(metadata.get("user_api_key_end_user_id")) or _str_or_none(kwargs.get("user")),
+        tags=tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, (list, tuple)) else (),
+    )
+
+
+def _text_of(content: object) -> str:
+    """The text of a message's content: a string, or the text parts of a multimodal list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(str(_get(part, "text") or "") for part in content if _get(part, "type") == "text")
+    return ""
+
+
+def _truncated(messages: list[tuple[str, str, str | None]], max_chars: int) -> tuple[Message, ...]:
+    """Messages whose texts together hold at most max_chars characters."""
+    budget, kept = max_chars, []
+    for role, text, finish_reason in messages:
+        shown = text[:budget]
+        budget -= len(shown)
+        kept.append(Message(role, shown + ("…" if len(shown) < len(text) else ""), finish_reason))
+    return tuple(kept)
+
+
+def input_messages_of(kwargs: Mapping[str, Any], max_chars: int) -> tuple[Message, ...]:
+    messages = kwargs.get("messages")
+    if not isinstance(messages, (list, tuple)):
+        return ()
+    return _truncated([(str(_get(m, "role") or "user"), _text_of(_get(m, "content")), None) for m in messages],
+                      max_chars)
+
+
+def output_messages_of(response: object, max_chars: int) -> tuple[Message, ...]:
+    choices = _get(response, "choices")
+    if not isinstance(choices, (list, tuple)):
+        return ()
+    found = []
+    for choice in choices:
+        message = _get(choice, "message") or _get(choice, "delta")
+        reason = _get(choice, "finish_reason")
+        found.append((str(_get(message, "role") or "assistant"), _text_of(_get(message, "content")),
+                      reason if isinstance(reason, str) else None))
+    return _truncated(found, max_chars)
 
 
 def error_type_of(exception: object) -> str:

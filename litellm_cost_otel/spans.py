@@ -7,7 +7,7 @@ span of the request is current any more; so nothing here relies on "the active s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -48,8 +48,9 @@ def _parent_context(hint: Any) -> tuple[otel_context.Context | None, SpanKind]:
 
 
 class SpanWriter:
-    def __init__(self, tracer: trace.Tracer) -> None:
+    def __init__(self, tracer: trace.Tracer, attribution: Collection[str] = ()) -> None:
         self._tracer = tracer
+        self._attribution = attribution  # which who-spent-it fields the operator enabled
 
     def emit(self, request: Request) -> None:
         start = request.received_ns
@@ -57,7 +58,7 @@ class SpanWriter:
         parent, kind = _parent_context(request.parent)
         request_span = self._tracer.start_span(
             attributes.request_span_name(request), context=parent, kind=kind,
-            attributes=attributes.request_attributes(request), start_time=start,
+            attributes=attributes.request_attributes(request, self._attribution), start_time=start,
         )
         if request.error_type is not None:
             request_span.set_status(Status(StatusCode.ERROR, request.error_description or request.error_type))

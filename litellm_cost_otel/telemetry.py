@@ -1,60 +1,77 @@
-"""The tracer provider, built from the standard OpenTelemetry environment variables.
+"""Tracer and meter providers, built from the standard OpenTelemetry environment variables.
 
 PRIVATE by default: installing a global provider inside the proxy silently turns on FastAPI's
 own per-request tracing (several extra spans per request and a large throughput loss).
-Export runs on the batch processor's thread, never on the request path.
+Export runs on the SDK's batch/periodic threads, never on the request path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 
 from .settings import Settings
 
 log = logging.getLogger("litellm_cost_otel")
 INSTRUMENTATION_SCOPE = "litellm_cost_otel"
 DEFAULT_SERVICE_NAME = "litellm-proxy"
+DropCounter = Callable[[int, str], None]
+
+# (signal, protocol) -> the OTLP exporter class; each reads its own OTEL_EXPORTER_OTLP_* settings.
+_OTLP_EXPORTERS = {
+    ("traces", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("traces", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+    ("metrics", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+    ("metrics", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+}
+_CONSOLE_EXPORTERS = {"traces": ConsoleSpanExporter, "metrics": ConsoleMetricExporter}
 
 
-def _otlp_exporter(environ: Mapping[str, str]) -> SpanExporter:
-    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+def _otlp_exporter(signal: str, environ: Mapping[str, str]) -> Any:
+    protocol = (environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
                 or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip().lower()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        return OTLPSpanExporter()
-    if protocol not in ("http/protobuf", "http/json"):
-        log.warning("litellm_cost_otel: unknown OTLP protocol %r; using grpc", protocol)
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        return OTLPSpanExporter()
     if protocol == "http/json":
         log.warning("litellm_cost_otel: OTLP http/json is not supported by the Python SDK; using http/protobuf")
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
-    return HttpSpanExporter()
+        protocol = "http/protobuf"
+    if (signal, protocol) not in _OTLP_EXPORTERS:
+        log.error("litellm_cost_otel: unknown OTLP protocol %r for %s (expected grpc or http/protobuf); using grpc",
+                  protocol, signal)
+        protocol = "grpc"
+    module, name = _OTLP_EXPORTERS[(signal, protocol)]
+    return getattr(importlib.import_module(module), name)()
 
 
-def exporters_from_env(environ: Mapping[str, str]) -> list[SpanExporter]:
-    """OTEL_TRACES_EXPORTER: a comma-separated list of otlp (default), console, none."""
-    exporters: list[SpanExporter] = []
-    for name in (environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","):
+def exporters_from_env(environ: Mapping[str, str], signal: str = "traces") -> list[Any]:
+    """OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: comma-separated otlp (default), console, none."""
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    exporters: list[Any] = []
+    for name in (environ.get(variable) or "otlp").split(","):
         name = name.strip().lower()
         if name == "otlp":
-            exporters.append(_otlp_exporter(environ))
+            exporters.append(_otlp_exporter(signal, environ))
         elif name == "console":
-            exporters.append(ConsoleSpanExporter())
+            exporters.append(_CONSOLE_EXPORTERS[signal]())
         elif name not in ("none", ""):
-            log.warning("litellm_cost_otel: unknown OTEL_TRACES_EXPORTER entry %r ignored "
-                        "(expected otlp, console or none)", name)
+            log.error("litellm_cost_otel: unknown %s entry %r ignored (expected otlp, console or none)",
+                      variable, name)
     return exporters
 
 
@@ -67,17 +84,73 @@ def resource_from_env() -> Resource:
     return resource
 
 
-def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None = None) -> trace.TracerProvider | None:
+def _disabled(environ: Mapping[str, str]) -> bool:
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+class _CountingExporter(SpanExporter):
+    """Counts the spans of batches the backend did not take (collector down, rejected)."""
+
+    def __init__(self, inner: SpanExporter, on_drop: DropCounter) -> None:
+        self._inner = inner
+        self._on_drop = on_drop
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self._inner.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            self._on_drop(len(spans), "export_failed")
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class _CountingBatchSpanProcessor(BatchSpanProcessor):
+    """A BatchSpanProcessor that counts the spans it drops because its queue is full."""
+
+    def __init__(self, exporter: SpanExporter, on_drop: DropCounter) -> None:
+        super().__init__(_CountingExporter(exporter, on_drop))
+        self._on_drop = on_drop
+        # The SDK drops the oldest queued span silently (a log line) when the queue is full.
+        self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = self._queue
+        if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
+            self._on_drop(1, "queue_full")
+        super().on_end(span)
+
+
+def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None = None,
+                          on_drop: DropCounter | None = None) -> trace.TracerProvider | None:
     """The provider to create spans with; None when OTEL_SDK_DISABLED=true."""
     env = os.environ if environ is None else environ
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if _disabled(env):
         return None
     if settings.use_global_provider:
         return trace.get_tracer_provider()
     provider = TracerProvider(resource=resource_from_env())  # flushes and shuts down at exit
-    for exporter in exporters_from_env(env):
-        provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* apply
+    for exporter in exporters_from_env(env, "traces"):
+        # OTEL_BSP_* apply.
+        provider.add_span_processor(_CountingBatchSpanProcessor(exporter, on_drop or (lambda count, reason: None)))
     return provider
+
+
+def build_meter_provider(settings: Settings, environ: Mapping[str, str] | None = None) -> metrics.MeterProvider | None:
+    """The provider to record metrics with; None when metrics are off (OTEL_METRICS_EXPORTER=none)."""
+    env = os.environ if environ is None else environ
+    if _disabled(env):
+        return None
+    if settings.use_global_provider:
+        return metrics.get_meter_provider()
+    # OTEL_METRIC_EXPORT_INTERVAL / _TIMEOUT apply to each reader.
+    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_from_env(env, "metrics")]
+    if not readers:
+        return None
+    return MeterProvider(metric_readers=readers, resource=resource_from_env())
 
 
 _flush_at_proxy_shutdown: list[Callable[[], object]] = []
@@ -88,7 +161,7 @@ def flush_at_proxy_shutdown(flush: Callable[[], object]) -> None:
 
     uvicorn re-raises SIGTERM after its graceful shutdown, so the process dies by the signal
     and no atexit handler runs: a provider's own flush-at-exit never happens inside the proxy,
-    and the last few seconds of spans would be lost on every restart. The proxy's lifespan
+    and the last few seconds of telemetry would be lost on every restart. The proxy's lifespan
     calls `proxy_shutdown_event` by its module-level name at shutdown, after in-flight
     requests have drained; chaining onto it is the one place a flush reliably runs.
     Outside the proxy (in-process use) atexit does its job and nothing is patched.
@@ -108,7 +181,7 @@ def flush_at_proxy_shutdown(flush: Callable[[], object]) -> None:
                 try:
                     await asyncio.to_thread(pending)
                 except Exception:  # shutdown must go on whatever the exporter does
-                    log.warning("litellm_cost_otel: flushing spans at shutdown failed", exc_info=True)
+                    log.warning("litellm_cost_otel: flushing telemetry at shutdown failed", exc_info=True)
 
     proxy_shutdown_event.litellm_cost_otel_flush = True  # type: ignore[attr-defined]
     module.proxy_shutdown_event = proxy_shutdown_event  # type: ignore[union-attr]

@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything imports litellm
+# In-process plugin instances export only where a test points them (no stray localhost:4317).
+os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
+os.environ.setdefault("OTEL_METRICS_EXPORTER", "none")
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +81,9 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 def proxy_env(receiver: OtlpReceiver, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "LOCAL_MODEL_BASE_URL": fake_llm.base_url,
         **extra,

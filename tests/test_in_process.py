@@ -39,6 +39,7 @@ def plugin(receiver: Any) -> Iterator[CostOtelLogger]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
         patch.setenv("OTEL_SERVICE_NAME", "in-process-app")
+        patch.setenv("OTEL_TRACES_EXPORTER", "otlp")
         logger = CostOtelLogger(settings=Settings(request_timeout_s=3.0))
     litellm.callbacks = [logger]
     yield logger

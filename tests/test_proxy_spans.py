@@ -354,3 +354,11 @@ def test_every_emitted_attribute_is_documented(proxy: Any, receiver: Any) -> Non
     emitted = {key for span in receiver.snapshot() if span.scope == "litellm_cost_otel" for key in span.attributes}
     assert len(emitted) > 30
     assert {name for name in emitted if f"`{name}`" not in reference} == set()
+    from litellm_cost_otel import metrics
+
+    assert {name for name in metrics.METRIC_NAMES if f"`{name}`" not in reference} == set()
+    receiver.wait_for(lambda _: bool(receiver.metric_points(metrics.REQUESTS, "test-gateway")))
+    points = [p for p in receiver.metrics.copy().values() if p.service == "test-gateway"]
+    dimensions = {key for point in points for key in point.attributes}
+    assert {metrics.REQUESTS, metrics.COST, metrics.TOKEN_USAGE} <= {point.name for point in points}
+    assert {name for name in dimensions if f"`{name}`" not in reference} == set()

@@ -190,3 +190,66 @@ def test_hooks_contain_malformed_input() -> None:
     asyncio.run(feed())
     assert plugin.hook_errors > 0  # the non-mapping inputs were caught, not raised
     assert plugin.inflight_requests == 0
+
+
+def _drive_one_request(plugin: Any, content: str) -> None:
+    """The proxy's hook sequence for one successful request, with the kwargs it passes."""
+    import litellm
+
+    psr = {"body": {"model": "fast"}}
+    metadata = {"model_group": "fast", "litellm_received_at": datetime.datetime.now(datetime.timezone.utc),
+                "user_api_key_team_alias": "payments", "user_api_key_hash": "h" * 64, "headers": {}}
+    start = {"litellm_call_id": "c1", "model": "mistral/mistral-small-latest", "metadata": metadata,
+             "proxy_server_request": psr, "messages": [{"role": "user", "content": content}]}
+    response = litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": "The answer."},
+                                               "finish_reason": "stop"}],
+                                     usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    success = {"litellm_call_id": "c1", "response_cost": 0.5, "messages": start["messages"],
+               "litellm_params": {"metadata": metadata, "proxy_server_request": psr},
+               "standard_logging_object": {"model_group": "fast"}}
+
+    async def run() -> None:
+        await plugin.async_pre_call_deployment_hook(start, None)
+        await plugin.async_post_call_success_deployment_hook(start, response, None)
+        now = datetime.datetime.now()
+        await plugin.async_log_success_event(success, response, now, now)
+
+    asyncio.run(run())
+
+
+def test_the_proxys_redaction_switches_win_over_the_opt_ins() -> None:
+    import litellm
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from litellm_cost_otel.logger import CostOtelLogger
+    from litellm_cost_otel.settings import ATTRIBUTION_FIELDS, Settings
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    plugin = CostOtelLogger(tracer_provider=provider, settings=Settings(
+        capture_content=True, attribution=frozenset(ATTRIBUTION_FIELDS)))
+
+    def spans_after(content: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        exporter.clear()
+        _drive_one_request(plugin, content)
+        by_kind = {span.attributes[a.OPENINFERENCE_SPAN_KIND]: dict(span.attributes)
+                   for span in exporter.get_finished_spans()}
+        return by_kind["CHAIN"], by_kind["LLM"]
+
+    request, attempt = spans_after("captured prompt")
+    assert request[a.TEAM_ALIAS] == "payments" and request[a.KEY_HASH] == "h" * 64
+    assert "captured prompt" in attempt[a.GEN_AI_INPUT_MESSAGES]
+    assert "The answer." in attempt[a.GEN_AI_OUTPUT_MESSAGES]
+    try:
+        litellm.turn_off_message_logging = True
+        litellm.redact_user_api_key_info = True
+        request, attempt = spans_after("redacted prompt")
+    finally:
+        litellm.turn_off_message_logging = False
+        litellm.redact_user_api_key_info = False
+    assert a.GEN_AI_INPUT_MESSAGES not in attempt and a.GEN_AI_OUTPUT_MESSAGES not in attempt
+    assert a.TEAM_ALIAS not in request and a.KEY_HASH not in request
+    assert request[a.COST_USD] == 0.5  # the rest of the span is untouched

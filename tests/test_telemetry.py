@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel.devtools.otlp_receiver import OtlpHttpReceiver, OtlpReceiver
 from litellm_cost_otel.devtools.traces import request_traces
-from litellm_cost_otel.settings import Settings, settings_from_env
+from litellm_cost_otel.settings import Settings
 from litellm_cost_otel.telemetry import build_tracer_provider, exporters_from_env
 
 # One in-process Router call through the plugin, in a fresh interpreter so that each
@@ -34,7 +34,7 @@ ONE_CALL = textwrap.dedent("""
 
 def run_one_call(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     import os
-    full_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
+    full_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_METRICS_EXPORTER": "none", **env}
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_EXPORTER"):
         if name not in env:
             full_env.pop(name, None)
@@ -102,14 +102,29 @@ def test_default_service_name_and_resource_attributes(monkeypatch: pytest.Monkey
     assert provider.resource.attributes["service.name"] == "gateway-eu"
 
 
-def test_bad_plugin_settings_fall_back_to_defaults_with_a_warning(caplog: Any) -> None:
-    settings = settings_from_env({"LITELLM_COST_OTEL_REQUEST_TIMEOUT": "ten minutes",
-                                  "LITELLM_COST_OTEL_MAX_INFLIGHT_REQUESTS": "-5",
-                                  "LITELLM_COST_OTEL_USE_GLOBAL_TRACER_PROVIDER": "maybe"})
-    assert settings == Settings()
-    for name in ("LITELLM_COST_OTEL_REQUEST_TIMEOUT", "'ten minutes'", "LITELLM_COST_OTEL_MAX_INFLIGHT_REQUESTS",
-                 "'-5'", "LITELLM_COST_OTEL_USE_GLOBAL_TRACER_PROVIDER", "'maybe'"):
-        assert name in caplog.text
-    assert settings_from_env({"LITELLM_COST_OTEL_REQUEST_TIMEOUT": "30",
-                              "LITELLM_COST_OTEL_USE_GLOBAL_TRACER_PROVIDER": "true"}) == Settings(
-        request_timeout_s=30.0, use_global_provider=True)
+def test_dropped_spans_are_counted_in_the_health_metric() -> None:
+    """Collector down and a tiny queue: requests are unaffected, drops are counted and exported."""
+    from litellm_cost_otel import metrics as m
+
+    metrics_receiver = OtlpReceiver().start()
+    script = ONE_CALL.replace(
+        'router.completion(model="fast", messages=[{"role": "user", "content": "hello"}])',
+        'for _ in range(30): router.completion(model="fast", messages=[{"role": "user", "content": "hello"}])')
+    try:
+        import os
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_TRACES_EXPORTER": "otlp",
+               "OTEL_METRICS_EXPORTER": "otlp", "OTEL_SERVICE_NAME": "health-check",
+               "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9",  # nothing listens there
+               "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1", "OTEL_BSP_MAX_QUEUE_SIZE": "4",
+               "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2", "OTEL_BSP_SCHEDULE_DELAY": "50",
+               "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": metrics_receiver.endpoint}
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180,
+                       check=True)
+        dropped = {p.attributes[a.DROP_REASON]: p.value for p in metrics_receiver.metric_points(m.SPANS_DROPPED)}
+        assert dropped.get("queue_full", 0) > 0
+        assert dropped.get("export_failed", 0) > 0
+        assert dropped["queue_full"] + dropped["export_failed"] <= 60  # 30 requests, 2 spans each
+        requests = sum(p.value for p in metrics_receiver.metric_points(m.REQUESTS))
+        assert requests == 30  # the requests themselves were all recorded
+    finally:
+        metrics_receiver.stop()

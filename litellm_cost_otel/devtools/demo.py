@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import attributes as a
+from .. import metrics
 from .fake_llm import FakeLLMServer
 from .otlp_receiver import OtlpReceiver
 from .proxy import LiteLLMProxy
@@ -67,7 +68,7 @@ def table(rows: Iterable[tuple[str, RequestTrace]]) -> str:
 def main() -> None:
     receiver, fake_llm = OtlpReceiver().start(), FakeLLMServer().start()
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "litellm-proxy-demo",
-           "LOCAL_MODEL_BASE_URL": fake_llm.base_url}
+           "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp", "LOCAL_MODEL_BASE_URL": fake_llm.base_url}
     print(f"OTLP receiver on {receiver.endpoint}; local model stand-in on {fake_llm.base_url}")
     with tempfile.TemporaryDirectory() as work:
         config = Path(work) / "offline_config.yaml"
@@ -91,7 +92,13 @@ def main() -> None:
         rows.append((label, trace))
     print()
     print(table(rows))
-    print(f"\n{len(receiver.snapshot())} spans received over OTLP/gRPC. "
+    spend: dict[str, float] = {}
+    for point in receiver.metric_points(metrics.COST):
+        group = str(point.attributes.get(a.SERVED_MODEL_GROUP, "(failed)"))
+        spend[group] = spend.get(group, 0.0) + point.value
+    print("\nspend by served group, from the litellm.request.cost metric: "
+          + ", ".join(f"{group} ${cost:.8f}" for group, cost in sorted(spend.items())))
+    print(f"\n{len(receiver.snapshot())} spans and {len(receiver.metrics)} metric streams received over OTLP/gRPC. "
           "Point OTEL_EXPORTER_OTLP_ENDPOINT at your Collector to send them there instead.")
     receiver.stop()
     fake_llm.stop()

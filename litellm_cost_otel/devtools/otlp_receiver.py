@@ -1,4 +1,5 @@
-"""A real OTLP/gRPC trace receiver on 127.0.0.1 that keeps what it receives as plain dicts."""
+"""Real OTLP receivers on 127.0.0.1 (gRPC: traces and metrics; HTTP: traces) that keep what
+they receive as plain records."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -79,10 +81,77 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+@dataclass
+class MetricPoint:
+    """The running total of one metric stream (cumulative, or delta points added up)."""
+
+    name: str
+    unit: str
+    attributes: dict[str, Any]
+    service: str
+    value: float = 0.0  # sums
+    count: int = 0  # histograms
+    sum: float = 0.0
+    bucket_counts: list[int] = field(default_factory=list)
+    bounds: list[float] = field(default_factory=list)
+    time_ns: int = 0
+
+
+_DELTA = 1  # AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+
+
+def _merge_point(store: dict[tuple[Any, ...], MetricPoint], service: str, metric: Any) -> None:
+    kind = metric.WhichOneof("data")
+    if kind not in ("sum", "histogram"):
+        return
+    data = getattr(metric, kind)
+    for point in data.data_points:
+        attributes = {kv.key: any_value(kv.value) for kv in point.attributes}
+        key = (service, metric.name, tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        found = store.setdefault(key, MetricPoint(metric.name, metric.unit, attributes, service))
+        delta = data.aggregation_temporality == _DELTA
+        if not delta and point.time_unix_nano < found.time_ns:
+            continue  # an older cumulative point arriving late
+        found.time_ns = max(found.time_ns, point.time_unix_nano)
+        if kind == "sum":
+            value = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
+            found.value = found.value + value if delta else value
+        else:
+            found.bounds = list(point.explicit_bounds)
+            counts = list(point.bucket_counts)
+            if delta and found.bucket_counts:
+                counts = [a + b for a, b in zip(found.bucket_counts, counts, strict=True)]
+            found.bucket_counts = counts
+            found.count = found.count + point.count if delta else point.count
+            found.sum = found.sum + point.sum if delta else point.sum
+
+
+class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, sink: Callable[[Any], None]) -> None:
+        self._sink = sink
+
+    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._sink(request)
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class _SpanStore:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.metrics: dict[tuple[Any, ...], MetricPoint] = {}
         self._lock = threading.Lock()
+
+    def _add_metrics(self, request: Any) -> None:
+        with self._lock:
+            for resource_metrics in request.resource_metrics:
+                resource = {kv.key: any_value(kv.value) for kv in resource_metrics.resource.attributes}
+                for scope_metrics in resource_metrics.scope_metrics:
+                    for metric in scope_metrics.metrics:
+                        _merge_point(self.metrics, str(resource.get("service.name", "")), metric)
+
+    def metric_points(self, name: str, service: str | None = None) -> list[MetricPoint]:
+        with self._lock:
+            return [p for p in self.metrics.values() if p.name == name and service in (None, p.service)]
 
     def _add(self, spans: list[ReceivedSpan]) -> None:
         with self._lock:
@@ -91,6 +160,7 @@ class _SpanStore:
     def clear(self) -> None:
         with self._lock:
             self.spans.clear()
+            self.metrics.clear()
 
     def snapshot(self) -> list[ReceivedSpan]:
         with self._lock:
@@ -115,6 +185,8 @@ class OtlpReceiver(_SpanStore):
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add, self.headers),
                                                                   self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(self._add_metrics),
+                                                                      self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 

@@ -1,0 +1,136 @@
+"""Records the plugin's metrics from finished request records.
+
+Instruments follow the GenAI conventions where they exist (names, units, advised buckets,
+`gen_ai.token.type`); cost, attempts, retries and fallbacks are this plugin's own. Every
+dimension is low-cardinality and capped: past `max_values` distinct values a dimension
+reports "_OTHER", so a client sending random model names cannot explode a metrics backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from opentelemetry.metrics import Meter
+
+from . import attributes as a
+from .record import Attempt, Request
+
+TOKEN_USAGE = "gen_ai.client.token.usage"
+OPERATION_DURATION = "gen_ai.client.operation.duration"
+TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+COST = "litellm.request.cost"
+REQUESTS = "litellm.requests"
+ATTEMPTS = "litellm.attempts"
+RETRIES = "litellm.retries"
+FALLBACKS = "litellm.fallbacks"
+SPANS_DROPPED = "litellm_cost_otel.spans.dropped"
+HOOK_ERRORS = "litellm_cost_otel.hook.errors"
+METRIC_NAMES = (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK, COST, REQUESTS, ATTEMPTS, RETRIES,
+                FALLBACKS, SPANS_DROPPED, HOOK_ERRORS)
+
+# Advised bucket boundaries of the GenAI conventions.
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+SECONDS_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+OTHER = "_OTHER"
+
+
+class _Capped:
+    """The distinct values one dimension may take; later newcomers become "_OTHER"."""
+
+    def __init__(self, max_values: int) -> None:
+        self._max_values = max_values
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._max_values:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
+class MetricsRecorder:
+    def __init__(self, meter: Meter, max_values: int, team_dimension: bool) -> None:
+        self._team_dimension = team_dimension
+        self._capped = {name: _Capped(max_values) for name in (
+            a.MODEL_GROUP, a.SERVED_MODEL_GROUP, a.GEN_AI_REQUEST_MODEL, a.GEN_AI_PROVIDER_NAME, a.ERROR_TYPE,
+            a.TEAM_ALIAS, a.GEN_AI_OPERATION_NAME)}
+        self._token_usage = meter.create_histogram(
+            TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+        self._duration = meter.create_histogram(
+            OPERATION_DURATION, unit="s", description="GenAI operation duration (one per deployment attempt)",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
+        self._time_to_first_chunk = meter.create_histogram(
+            TIME_TO_FIRST_CHUNK, unit="s", description="Time to the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
+        self._cost = meter.create_counter(COST, unit="USD", description="Cost of proxied requests in US dollars")
+        self._requests = meter.create_counter(REQUESTS, unit="{request}", description="Proxied requests")
+        self._attempts = meter.create_counter(ATTEMPTS, unit="{attempt}", description="Deployment attempts")
+        self._retries = meter.create_counter(
+            RETRIES, unit="{retry}", description="Attempts that retried the same model group after a failure")
+        self._fallbacks = meter.create_counter(
+            FALLBACKS, unit="{hop}", description="Fallback hops from one model group to another")
+        self._spans_dropped = meter.create_counter(
+            SPANS_DROPPED, unit="{span}", description="Spans the plugin could not export")
+        self._hook_errors = meter.create_counter(
+            HOOK_ERRORS, unit="{error}", description="Errors contained inside the plugin's hooks")
+
+    def _dimensions(self, **values: Any) -> dict[str, Any]:
+        return {name: self._capped[name](str(value)) if name in self._capped else value
+                for name, value in values.items() if value is not None}
+
+    def _attempt_dimensions(self, attempt: Attempt) -> dict[str, Any]:
+        return self._dimensions(**{
+            a.GEN_AI_OPERATION_NAME: attempt.operation,
+            a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(attempt.provider),
+            a.GEN_AI_REQUEST_MODEL: attempt.request_model,
+            a.MODEL_GROUP: attempt.model_group,
+            a.ERROR_TYPE: attempt.error_type,
+        })
+
+    def record(self, request: Request) -> None:
+        answered = request.attempts[-1] if request.attempts and request.error_type is None else None
+        team = request.attribution.team_alias if self._team_dimension else None
+        request_dimensions = self._dimensions(**{
+            a.GEN_AI_OPERATION_NAME: request.attempts[0].operation if request.attempts else None,
+            a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(answered.provider) if answered else None,
+            a.MODEL_GROUP: request.requested_group,
+            a.SERVED_MODEL_GROUP: request.served_group if answered else None,
+            a.ERROR_TYPE: request.error_type,
+            a.TEAM_ALIAS: team,
+        })
+        self._requests.add(1, request_dimensions)
+        self._cost.add(request.cost_usd, request_dimensions)
+        previous: Attempt | None = None
+        for attempt in request.attempts:
+            dimensions = self._attempt_dimensions(attempt)
+            outcome = "failure" if attempt.error_type else "success"
+            self._attempts.add(1, {**dimensions, a.OUTCOME: outcome})
+            if attempt.end_ns is not None:
+                self._duration.record(max(attempt.end_ns - attempt.start_ns, 0) / 1e9, dimensions)
+            if previous is not None and previous.error_type:
+                if attempt.fallback_depth > previous.fallback_depth:
+                    self._fallbacks.add(1, self._dimensions(**{a.MODEL_GROUP: previous.model_group}))
+                elif attempt.model_group == previous.model_group:
+                    self._retries.add(1, self._dimensions(**{a.MODEL_GROUP: attempt.model_group}))
+            previous = attempt
+        if answered is not None:
+            dimensions = self._attempt_dimensions(answered)
+            usage = answered.usage
+            for token_type, count in (("input", usage.input_tokens if usage else None),
+                                      ("output", usage.output_tokens if usage else None)):
+                if count is not None:
+                    self._token_usage.record(count, {**dimensions, a.GEN_AI_TOKEN_TYPE: token_type})
+            if answered.time_to_first_chunk_s is not None:
+                self._time_to_first_chunk.record(answered.time_to_first_chunk_s, dimensions)
+
+    def spans_dropped(self, count: int, reason: str) -> None:
+        self._spans_dropped.add(count, {a.DROP_REASON: reason})
+
+    def hook_error(self, hook: str) -> None:
+        self._hook_errors.add(1, {a.HOOK: hook})
