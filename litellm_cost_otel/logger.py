@@ -104,18 +104,18 @@ class CostOtelLogger(CustomLogger):
                  meter_provider: Any = None) -> None:
         super().__init__()
         self.settings = settings or settings_from_proxy()
+        self._tracker = RequestTracker(self.settings.max_inflight_requests,
+                                       int(self.settings.request_timeout_s * 1e9))
         self.meter_provider = meter_provider or build_meter_provider(self.settings)
         self._metrics = MetricsRecorder(
             self.meter_provider.get_meter(INSTRUMENTATION_SCOPE), self.settings.metrics_max_values_per_dimension,
-            self.settings.metrics_team_dimension) if self.meter_provider is not None else None
+            self.settings.metrics_team_dimension, self._tracker.__len__) if self.meter_provider is not None else None
         self.tracer_provider = tracer_provider or build_tracer_provider(
             self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
         tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if self.tracer_provider else None
         self._spans = SpanWriter(tracer, self.settings.attribution) if tracer is not None else None
         if self._spans is not None or self._metrics is not None:
             flush_at_proxy_shutdown(self.force_flush)
-        self._tracker = RequestTracker(self.settings.max_inflight_requests,
-                                       int(self.settings.request_timeout_s * 1e9))
         self._log = _RateLimitedLog()
         self._last_sweep_ns = 0
         self.hook_errors = 0
@@ -249,11 +249,12 @@ class CostOtelLogger(CustomLogger):
         if self._capturing_content():
             attempt.input_messages = record.input_messages_of(kwargs, self.settings.content_max_chars)
             attempt.output_messages = record.output_messages_of(response, self.settings.content_max_chars)
-        if record.cost_of(kwargs) is None:
+        zero_cost_reason = record.zero_cost_reason_of(kwargs, attempt.usage)
+        if zero_cost_reason is not None:
             self._log(logging.WARNING, f"unpriced:{attempt.deployment_model}",
-                      "litellm_cost_otel: litellm has no price for model %r (group %r); its cost is recorded "
+                      "litellm_cost_otel: litellm has no price for model %r (group %r, %s); its cost is recorded "
                       "as 0. Set input_cost_per_token / output_cost_per_token on the deployment.",
-                      attempt.deployment_model, attempt.model_group)
+                      attempt.deployment_model, attempt.model_group, zero_cost_reason)
         self._emit(request)
 
     @_contained

@@ -9,9 +9,10 @@ reports "_OTHER", so a client sending random model names cannot explode a metric
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import attributes as a
 from .record import Attempt, Request
@@ -26,8 +27,9 @@ RETRIES = "litellm.retries"
 FALLBACKS = "litellm.fallbacks"
 SPANS_DROPPED = "litellm_cost_otel.spans.dropped"
 HOOK_ERRORS = "litellm_cost_otel.hook.errors"
+INFLIGHT = "litellm_cost_otel.requests.inflight"
 METRIC_NAMES = (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK, COST, REQUESTS, ATTEMPTS, RETRIES,
-                FALLBACKS, SPANS_DROPPED, HOOK_ERRORS)
+                FALLBACKS, SPANS_DROPPED, HOOK_ERRORS, INFLIGHT)
 
 # Advised bucket boundaries of the GenAI conventions.
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
@@ -54,7 +56,8 @@ class _Capped:
 
 
 class MetricsRecorder:
-    def __init__(self, meter: Meter, max_values: int, team_dimension: bool) -> None:
+    def __init__(self, meter: Meter, max_values: int, team_dimension: bool,
+                 inflight: Callable[[], int] = lambda: 0) -> None:
         self._team_dimension = team_dimension
         self._capped = {name: _Capped(max_values) for name in (
             a.MODEL_GROUP, a.SERVED_MODEL_GROUP, a.GEN_AI_REQUEST_MODEL, a.GEN_AI_PROVIDER_NAME, a.ERROR_TYPE,
@@ -79,6 +82,13 @@ class MetricsRecorder:
             SPANS_DROPPED, unit="{span}", description="Spans the plugin could not export")
         self._hook_errors = meter.create_counter(
             HOOK_ERRORS, unit="{error}", description="Errors contained inside the plugin's hooks")
+
+        def observe_inflight(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(inflight())]
+
+        meter.create_observable_up_down_counter(
+            INFLIGHT, callbacks=[observe_inflight], unit="{request}",
+            description="Requests the plugin is tracking that have not ended yet (bounded state)")
 
     def _dimensions(self, **values: Any) -> dict[str, Any]:
         return {name: self._capped[name](str(value)) if name in self._capped else value

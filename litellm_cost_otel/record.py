@@ -355,6 +355,29 @@ def cost_of(kwargs: Mapping[str, Any]) -> float | None:
     return cost
 
 
+_PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token", "input_cost_per_second", "output_cost_per_second")
+
+
+def zero_cost_reason_of(kwargs: Mapping[str, Any], usage: Usage | None) -> str | None:
+    """Why an answer that used tokens cost $0, when the configuration did not say it is free:
+    litellm's own diagnostic (e.g. "missing_pricing_key"), or "no price known for this model"
+    (litellm silently prices unknown models at 0). None when the cost is real or meant."""
+    cost = cost_of(kwargs)
+    if cost:
+        return None
+    diagnostic = kwargs.get("zero_cost_diagnostic") or as_mapping(
+        kwargs.get("standard_logging_object")).get("zero_cost_diagnostic")
+    reason = _str_or_none(as_mapping(diagnostic).get("reason"))
+    if reason or cost is None:
+        return reason or "litellm gave no cost"
+    params = as_mapping(kwargs.get("litellm_params"))
+    sources = (params, as_mapping(params.get("model_info")))
+    if any(source.get(key) is not None for source in sources for key in _PRICE_KEYS):
+        return None  # explicitly priced, at zero
+    used_tokens = usage is not None and bool((usage.input_tokens or 0) + (usage.output_tokens or 0))
+    return "no price known for this model" if used_tokens else None
+
+
 def apply_success_event(request: Request, attempt: Attempt, kwargs: Mapping[str, Any],
                         response: object, end_ns: int) -> None:
     """Complete the answering attempt and the request from the success log event."""
