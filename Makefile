@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint check-config clean
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,13 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-## The whole test suite (lint first).
-test: lint
+## The shipped configs, checked for cost mistakes (exit 1 on an error-level finding).
+check-config: setup
+	$(VENV)/bin/litellm-cost-otel check proxy_config.yaml
+	$(VENV)/bin/litellm-cost-otel check litellm_cost_otel/devtools/offline_config.yaml
+
+## The whole test suite (lint and the config check first).
+test: lint check-config
 	$(PY) -m pytest
 
 clean:

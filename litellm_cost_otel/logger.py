@@ -103,22 +103,33 @@ class CostOtelLogger(CustomLogger):
     def __init__(self, tracer_provider: Any = None, settings: Settings | None = None,
                  meter_provider: Any = None) -> None:
         super().__init__()
-        self.settings = settings or settings_from_proxy()
-        self._tracker = RequestTracker(self.settings.max_inflight_requests,
-                                       int(self.settings.request_timeout_s * 1e9))
-        self.meter_provider = meter_provider or build_meter_provider(self.settings)
-        self._metrics = MetricsRecorder(
-            self.meter_provider.get_meter(INSTRUMENTATION_SCOPE), self.settings.metrics_max_values_per_dimension,
-            self.settings.metrics_team_dimension, self._tracker.__len__) if self.meter_provider is not None else None
-        self.tracer_provider = tracer_provider or build_tracer_provider(
-            self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
-        tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE) if self.tracer_provider else None
-        self._spans = SpanWriter(tracer, self.settings.attribution) if tracer is not None else None
-        if self._spans is not None or self._metrics is not None:
-            flush_at_proxy_shutdown(self.force_flush)
         self._log = _RateLimitedLog()
         self._last_sweep_ns = 0
         self.hook_errors = 0
+        self.settings = settings or settings_from_proxy()
+        self._tracker = RequestTracker(self.settings.max_inflight_requests,
+                                       int(self.settings.request_timeout_s * 1e9))
+        self._metrics: MetricsRecorder | None = None
+        self._spans: SpanWriter | None = None
+        self.meter_provider, self.tracer_provider = meter_provider, tracer_provider
+        try:
+            self._set_up_telemetry()
+        except Exception:  # a broken exporter set-up must not stop the gateway from starting
+            log.error("litellm_cost_otel: telemetry set-up failed; the plugin stays inactive", exc_info=True)
+            self._metrics = self._spans = None
+        if self._active:
+            flush_at_proxy_shutdown(self.force_flush)
+
+    def _set_up_telemetry(self) -> None:
+        self.meter_provider = self.meter_provider or build_meter_provider(self.settings)
+        if self.meter_provider is not None:
+            self._metrics = MetricsRecorder(
+                self.meter_provider.get_meter(INSTRUMENTATION_SCOPE), self.settings.metrics_max_values_per_dimension,
+                self.settings.metrics_team_dimension, self._tracker.__len__)
+        self.tracer_provider = self.tracer_provider or build_tracer_provider(
+            self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
+        if self.tracer_provider is not None:
+            self._spans = SpanWriter(self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE), self.settings.attribution)
 
     # --- hooks: one attempt --------------------------------------------------------------
     # Each hook only forwards its arguments: all reading happens inside contained steps.
