@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup demo test lint check-config clean
+.PHONY: setup demo test lint check-config compat clean
 
 setup: $(VENV)/.installed
 
@@ -26,9 +26,35 @@ check-config: setup
 	$(VENV)/bin/litellm-cost-otel check proxy_config.yaml
 	$(VENV)/bin/litellm-cost-otel check litellm_cost_otel/devtools/offline_config.yaml
 
-## The whole test suite (lint and the config check first).
+## The whole test suite: lint, the config check, every test on the pinned litellm, then the
+## litellm-facing tests again on the oldest supported litellm.
 test: lint check-config
 	$(PY) -m pytest
+	$(MAKE) compat
+
+## The litellm-facing tests again on the oldest supported litellm (constraints-oldest.txt).
+OLDEST_VENV ?= .venv-oldest
+$(OLDEST_VENV)/.installed: pyproject.toml constraints-oldest.txt
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -c constraints-oldest.txt -e ".[proxy,test]"
+	touch $@
+
+compat: $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/python -m pytest tests/test_proxy_spans.py tests/test_registration.py \
+		tests/test_in_process.py tests/test_faults.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .ruff_cache .hypothesis
+
+## Benchmarks: not part of `make test`; run them on a quiet machine (see bench/README.md).
+## Flags go in ARGS, e.g. `make bench ARGS=--quick` for a two-minute smoke run.
+.PHONY: bench bench-micro soak
+bench: setup
+	$(PY) -m bench.run $(ARGS)
+
+bench-micro: setup
+	$(PY) -m bench.micro $(ARGS)
+
+soak: setup
+	$(PY) -m bench.soak $(ARGS)

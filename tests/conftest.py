@@ -44,7 +44,6 @@ def gateway_config(callbacks: list[str]) -> dict[str, Any]:
             mock("fast-outage", "mistral/mistral-small-latest", "litellm.RateLimitError"),
             mock("doomed", "mistral/mistral-large-latest", "litellm.InternalServerError"),
             mock("doomed-backup", "mistral/mistral-small-latest", "litellm.RateLimitError"),
-            mock("midstream", "mistral/mistral-small-latest", "Exception: mock_streaming_error"),
             {"model_name": "local", "litellm_params": {
                 "model": "openai/local-model", "api_base": "os.environ/LOCAL_MODEL_BASE_URL",
                 "api_key": LOCAL_KEY, "input_cost_per_token": LOCAL_INPUT_PRICE,
