@@ -118,6 +118,8 @@ class _CountingBatchSpanProcessor(BatchSpanProcessor):
         self._queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
 
     def on_end(self, span: ReadableSpan) -> None:
+        # Not locked against the export thread: a span it takes in the same instant can be
+        # counted as dropped although it leaves. A health signal, not an account.
         queue = self._queue
         if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
             self._on_drop(1, "queue_full")
