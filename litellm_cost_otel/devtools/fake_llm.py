@@ -127,7 +127,7 @@ class FakeLLMServer:
                     if index == error_after:
                         self._event({"error": {"message": "generation failed", "type": "server_error",
                                                "code": "internal_error"}})
-                        self.wfile.write(b"data: [DONE]\n\n")
+                        self._write(b"data: [DONE]\n\n")
                         self.close_connection = True
                         return
                     if index == fail_after:
@@ -144,13 +144,15 @@ class FakeLLMServer:
                     time.sleep(chunk_delay)
                 self._event({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
                              "model": model, "choices": [], "usage": usage})
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._write(b"data: [DONE]\n\n")
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any]) -> None:
+                self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+            def _write(self, data: bytes) -> None:
                 try:
-                    self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                    self.wfile.write(data)
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):  # the client went away
                     self.close_connection = True

@@ -1,0 +1,305 @@
+"""Micro-benchmark of the plugin's own per-request work, without the proxy.
+
+Feeds the plugin's hooks the kwargs the proxy passes for one successful request
+(`async_pre_call_deployment_hook` -> `async_post_call_success_deployment_hook` ->
+`async_log_success_event`, as in tests/test_record.py), with a real SDK TracerProvider
+(BatchSpanProcessor, an exporter that discards) and a real MeterProvider (in-memory reader).
+Then times each step of that work on its own: record extraction, attribute mapping, span
+creation, metrics; and, off the request path, the OTLP encoding the export thread does.
+
+    python -m bench.micro [--iterations 20000] [--repeats 5] [--quick] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime
+import gc
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import litellm
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from litellm_cost_otel import attributes, record
+from litellm_cost_otel.logger import CostOtelLogger
+from litellm_cost_otel.metrics import MetricsRecorder
+from litellm_cost_otel.record import Request
+from litellm_cost_otel.settings import Settings
+from litellm_cost_otel.spans import SpanWriter
+from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE
+
+from . import harness
+
+CALL_TYPE = "acompletion"
+
+
+class DiscardingExporter(SpanExporter):
+    """Takes every batch and drops it: the SDK's own work stays, the network goes."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+@dataclass
+class Hooks:
+    """The arguments of one proxy request's hooks (the shape of tests/test_record.py)."""
+
+    start: dict[str, Any]
+    success: dict[str, Any]
+    start_time: datetime.datetime
+    end_time: datetime.datetime
+
+
+def hooks_for(number: int) -> Hooks:
+    psr = {"body": {"model": "fast"}}  # the proxy's per-request dict: one object in every hook
+    metadata = {"model_group": "fast", "litellm_received_at": datetime.datetime.now(datetime.timezone.utc),
+                "user_api_key_team_alias": "payments", "user_api_key_hash": "h" * 64, "headers": {}}
+    messages = [{"role": "user", "content": "Say hello."}]
+    call_id = f"call-{number}"
+    start = {"litellm_call_id": call_id, "model": "mistral/mistral-small-latest", "metadata": metadata,
+             "proxy_server_request": psr, "messages": messages}
+    success = {"litellm_call_id": call_id, "response_cost": 0.5, "messages": messages,
+               "litellm_params": {"metadata": metadata, "proxy_server_request": psr},
+               "standard_logging_object": {"model_group": "fast"}}
+    now = datetime.datetime.now()
+    return Hooks(start, success, now, now)
+
+
+def model_response() -> Any:
+    return litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": "The answer."},
+                                           "finish_reason": "stop"}],
+                                 usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+
+
+def discarding_tracer_provider() -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
+    return provider
+
+
+# --- the whole request, through the hooks ----------------------------------------------------
+
+HOOK_NAMES = ("async_pre_call_deployment_hook", "async_post_call_success_deployment_hook", "async_log_success_event")
+
+
+async def time_hooks(plugin: CostOtelLogger, response: Any, iterations: int) -> dict[str, float]:
+    """Mean ns per request for each hook, building each request's arguments outside the timing."""
+    totals = dict.fromkeys(HOOK_NAMES, 0)
+    clock = time.perf_counter_ns
+    for number in range(iterations):
+        hooks = hooks_for(number)
+        t0 = clock()
+        await plugin.async_pre_call_deployment_hook(hooks.start, CALL_TYPE)
+        t1 = clock()
+        await plugin.async_post_call_success_deployment_hook(hooks.start, response, CALL_TYPE)
+        t2 = clock()
+        await plugin.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
+        t3 = clock()
+        totals["async_pre_call_deployment_hook"] += t1 - t0
+        totals["async_post_call_success_deployment_hook"] += t2 - t1
+        totals["async_log_success_event"] += t3 - t2
+    if plugin.hook_errors or plugin.inflight_requests:
+        raise RuntimeError(f"the plugin did not take the requests cleanly: {plugin.hook_errors} hook errors, "
+                           f"{plugin.inflight_requests} left in flight")
+    return {name: total / iterations for name, total in totals.items()}
+
+
+# --- the steps, one at a time ----------------------------------------------------------------
+
+STEP_NAMES = ("record", "attributes", "spans", "metrics")
+
+
+def extract_request(hooks: Hooks, response: Any) -> Request:
+    """The record extraction the hooks do for one request (litellm_cost_otel.record)."""
+    start = hooks.start
+    now = record.now_ns()
+    request = Request(call_id=record.call_id_of(start) or "", received_ns=record.received_ns_of(start) or now,
+                      requested_group=record.requested_group_of(start), parent=record.parent_hint_of(start),
+                      attribution=record.attribution_of(start))
+    attempt = record.new_attempt(start, 1, CALL_TYPE, now)
+    request.attempts.append(attempt)
+    record.apply_response(attempt, response)
+    attempt.end_ns = record.now_ns()
+    record.apply_success_event(request, attempt, hooks.success, response, record.time_ns_of(hooks.end_time) or now)
+    record.cost_of(hooks.success)
+    return request
+
+
+def map_attributes(request: Request, attribution: frozenset[str]) -> None:
+    """The attribute mapping of one request's spans (litellm_cost_otel.attributes)."""
+    attributes.request_span_name(request)
+    attributes.request_attributes(request, attribution)
+    for attempt in request.attempts:
+        attributes.attempt_span_name(attempt)
+        attributes.attempt_attributes(attempt)
+
+
+def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, float]:
+    """Mean ns per request of each step. `spans` is SpanWriter.emit, which maps the
+    attributes itself: the report subtracts the mapping to show span creation alone."""
+    writer = SpanWriter(discarding_tracer_provider().get_tracer(INSTRUMENTATION_SCOPE), settings.attribution)
+    meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter(INSTRUMENTATION_SCOPE)
+    recorder = MetricsRecorder(meter, settings.metrics_max_values_per_dimension, settings.metrics_team_dimension)
+    totals = dict.fromkeys(STEP_NAMES, 0)
+    clock = time.perf_counter_ns
+    for number in range(iterations):
+        hooks = hooks_for(number)
+        t0 = clock()
+        request = extract_request(hooks, response)
+        t1 = clock()
+        map_attributes(request, settings.attribution)
+        t2 = clock()
+        writer.emit(request)
+        t3 = clock()
+        recorder.record(request)
+        t4 = clock()
+        totals["record"] += t1 - t0
+        totals["attributes"] += t2 - t1
+        totals["spans"] += t3 - t2
+        totals["metrics"] += t4 - t3
+    return {name: total / iterations for name, total in totals.items()}
+
+
+def one_requests_spans(settings: Settings, response: Any) -> list[ReadableSpan]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    SpanWriter(provider.get_tracer(INSTRUMENTATION_SCOPE), settings.attribution).emit(
+        extract_request(hooks_for(0), response))
+    return list(exporter.get_finished_spans())
+
+
+def time_encoding(spans: list[ReadableSpan], iterations: int) -> float:
+    """Mean ns to encode one request's spans to OTLP protobuf bytes, as the export thread does
+    (in batches of up to 512 spans: per span it costs about the same)."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    for _ in range(iterations):
+        encode_spans(spans).SerializeToString()
+    return (clock() - t0) / iterations
+
+
+# --- main ------------------------------------------------------------------------------------
+
+@dataclass
+class Results:
+    hooks: dict[str, float]  # median over repeats, ns per request
+    steps: dict[str, float]
+    encoding: float
+    spans_per_request: int
+
+
+def measure(iterations: int, repeats: int) -> Results:
+    settings = Settings()  # the defaults, as on a proxy that sets nothing
+    response = model_response()
+    plugin = CostOtelLogger(tracer_provider=discarding_tracer_provider(), settings=settings,
+                            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    spans = one_requests_spans(settings, response)
+    # Move everything imported so far (litellm is a large heap) out of the collector's reach:
+    # otherwise a full collection, ~0.1 s over that heap, lands in whichever step happens to
+    # allocate at that moment. The proxy's own collections are measured by `make bench`.
+    gc.collect()
+    gc.freeze()
+    warmup = max(iterations // 10, 100)
+    asyncio.run(time_hooks(plugin, response, warmup))
+    time_steps(warmup, settings, response)
+    hook_runs, step_runs, encode_runs = [], [], []
+    for repeat in range(repeats):
+        hook_runs.append(asyncio.run(time_hooks(plugin, response, iterations)))
+        step_runs.append(time_steps(iterations, settings, response))
+        encode_runs.append(time_encoding(spans, iterations))
+        print(f"repeat {repeat + 1}/{repeats}: {sum(hook_runs[-1].values()) / 1000:.1f} µs per request", flush=True)
+
+    def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+        return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+    return Results(medians(hook_runs), medians(step_runs), statistics.median(encode_runs), len(spans))
+
+
+def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
+    whole = sum(results.hooks.values())
+    steps = results.steps
+    span_creation = steps["spans"] - steps["attributes"]
+    rest = whole - steps["record"] - steps["spans"] - steps["metrics"]
+
+    def row(name: str, ns: float, note: str = "") -> str:
+        return f"| {name} | {ns / 1000:.1f} | {ns / whole:.0%} | {note} |"
+
+    lines = ["## Micro-benchmark of the plugin's per-request work (`make bench-micro`)", ""]
+    if quick:
+        lines += ["**Quick smoke run (`--quick`).**", ""]
+    lines += [
+        f"- Run: {harness.utc_now()}; {harness.versions()}; {harness.machine()}",
+        f"- One successful request ({results.spans_per_request} spans) through the three hooks, default settings, "
+        f"{iterations} requests x {repeats} repeats, medians of the repeat means; no proxy",
+        "",
+        "| work | µs/request | share | note |",
+        "|---|---|---|---|",
+        row("**whole request through the hooks**", whole, "what the proxy's event loop pays"),
+        *(row(f"hook `{name}`", results.hooks[name]) for name in HOOK_NAMES),
+        row("record extraction (`record`)", steps["record"]),
+        row("attribute mapping (`attributes`)", steps["attributes"]),
+        row("span creation (`spans`, without the mapping)", span_creation,
+            "SDK spans, contexts, the batch processor's queue"),
+        row("metrics (`metrics`)", steps["metrics"]),
+        row("the rest: hooks, tracker, error containment", rest, "the whole less the four steps"),
+        "",
+        f"Off the request path, on the export thread (it shares the GIL with the event loop): OTLP protobuf "
+        f"encoding of one request's spans {results.encoding / 1000:.1f} µs (gRPC send not included).",
+    ]
+    return "\n".join(lines)
+
+
+def profile(iterations: int) -> None:
+    settings = Settings()
+    plugin = CostOtelLogger(tracer_provider=discarding_tracer_provider(), settings=settings,
+                            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    response = model_response()
+    asyncio.run(time_hooks(plugin, response, max(iterations // 10, 100)))
+    profiler = cProfile.Profile()
+    profiler.runcall(asyncio.run, time_hooks(plugin, response, iterations))
+    print(f"\ncProfile of {iterations} requests through the hooks, top functions by own time:")
+    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(25)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=20_000, help="requests per repeat (default 20000)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats; medians are reported (default 5)")
+    parser.add_argument("--quick", action="store_true", help="2000 requests x 3 repeats")
+    parser.add_argument("--profile", action="store_true", help="also run under cProfile and print the top functions")
+    parser.add_argument("--output", type=Path, default=harness.RESULTS, help="results file (default bench/results.md)")
+    args = parser.parse_args(argv)
+    iterations, repeats = (2000, 3) if args.quick else (args.iterations, args.repeats)
+    if iterations < 1 or repeats < 1:
+        parser.error("iterations and repeats must be positive")
+    print(f"{harness.versions()}; {harness.machine()}")
+    text = report(measure(iterations, repeats), iterations, repeats, args.quick)
+    harness.write_section("micro", text, args.output)
+    print("\n" + text + f"\n\nwritten to {args.output}")
+    if args.profile:
+        profile(iterations)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

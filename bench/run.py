@@ -1,0 +1,323 @@
+"""Side-by-side benchmark: what each kind of telemetry costs the real LiteLLM proxy.
+
+Four configurations, each its own proxy (one worker, mock deployments) kept alive for the whole
+run: no callbacks, this plugin (traces + metrics over OTLP/gRPC, default settings), litellm's
+"otel" callback v1, and v2 (LITELLM_OTEL_V2=true). The proxies share one CPU core and only
+one is under load at a time; the load generator and the OTLP receivers run on the other core.
+Each round measures every configuration in turn (A B C D A B C D ...):
+
+    warm-up (c=16) | settle | [CPU meter on] c=1 phase | c=16 phase | settle [CPU meter off]
+
+The settle pauses let batch exporters (5 s schedule by default) send what a phase queued, so
+that export work is billed to the configuration that caused it, and so that the c=1 phase
+(latency) never shares the core with the export of a busier phase. Results are medians over
+rounds.
+
+    python -m bench.run [--rounds 5] [--requests 3000] [--warmup 200] [--quick] [--configs none,plugin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+
+from . import harness
+from .harness import LoadResult, fmt, median
+from .receiver import ReceiverProcess
+
+CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Configuration:
+    name: str
+    label: str
+    callbacks: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    exports: bool = True  # sends spans to its receiver
+
+
+CONFIGURATIONS = (
+    Configuration("none", "no callbacks", (), exports=False),
+    Configuration("plugin", "litellm_cost_otel (traces + metrics)", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
+    Configuration("otel-v1", 'litellm "otel" v1', ("otel",)),
+    Configuration("otel-v2", 'litellm "otel" v2', ("otel",), {"LITELLM_OTEL_V2": "true"}),
+)
+BY_NAME = {configuration.name: configuration for configuration in CONFIGURATIONS}
+
+
+@dataclass
+class Measurement:
+    """One configuration in one round."""
+
+    c16: LoadResult
+    c1: LoadResult
+    cpu_ms_per_request: float
+
+
+@dataclass
+class Subject:
+    """One configuration's proxy and everything measured on it."""
+
+    configuration: Configuration
+    proxy: LiteLLMProxy
+    measurements: list[Measurement] = field(default_factory=list)
+    sent: int = 0  # every request, warm-up included, for spans per request
+    errors: int = 0
+    rss_start_mb: float = float("nan")
+    rss_end_mb: float = float("nan")
+    spans: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    requests: int
+    requests_c1: int
+    warmup: int
+    settle_s: float
+    quick: bool
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], Path]:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of A B C D (default 5)")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per c=16 phase (default 3000)")
+    parser.add_argument("--requests-c1", type=int, default=500, help="requests per c=1 phase (default 500)")
+    parser.add_argument("--warmup", type=int, default=200,
+                        help="warm-up requests before each measurement (default 200)")
+    parser.add_argument("--settle", type=float, default=6.0,
+                        help="seconds of idle after warm-up and after the phases (default 6: > the 5 s export delay)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of about two minutes: 2 rounds, 300/100 requests, 50 warm-up, 2 s settle")
+    parser.add_argument("--configs", default=",".join(BY_NAME), help=f"subset of {','.join(BY_NAME)}")
+    parser.add_argument("--output", type=Path, default=harness.RESULTS, help="results file (default bench/results.md)")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown or not names:
+        parser.error(f"unknown configuration(s) {unknown}; choose from {','.join(BY_NAME)}")
+    if args.quick:
+        plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, quick=True)
+    else:
+        plan = Plan(args.rounds, args.requests, args.requests_c1, args.warmup, args.settle, quick=False)
+    if min(plan.rounds, plan.requests, plan.requests_c1) < 1 or plan.warmup < 0 or plan.settle_s < 0:
+        parser.error("rounds and request counts must be positive")
+    return plan, [BY_NAME[name] for name in names], args.output
+
+
+async def measure(subject: Subject, plan: Plan, first_round: bool) -> Measurement:
+    proxy, pid = subject.proxy, subject.proxy.process.pid  # type: ignore[union-attr]
+    async with harness.client_session(proxy.master_key, CONCURRENCY) as session:
+        send = harness.chat_sender(session, proxy.base_url, harness.chat_body())
+        warmup = await harness.closed_loop(send, plan.warmup, CONCURRENCY, harness.phase_time_limit(plan.warmup))
+        await asyncio.sleep(plan.settle_s)
+        if first_round:
+            subject.rss_start_mb = harness.rss_mb(pid)
+        cpu_before = harness.cpu_seconds(pid)
+        c1 = await harness.closed_loop(send, plan.requests_c1, 1, harness.phase_time_limit(plan.requests_c1))
+        c16 = await harness.closed_loop(send, plan.requests, CONCURRENCY, harness.phase_time_limit(plan.requests))
+        await asyncio.sleep(plan.settle_s)
+        cpu_ms = (harness.cpu_seconds(pid) - cpu_before) * 1000
+    harness.check_alive(proxy)
+    for phase in (warmup, c1, c16):
+        subject.sent += phase.sent
+        subject.errors += phase.errors
+        if phase.timed_out:
+            print(f"  warning: {subject.configuration.name}: a phase hit its time limit", file=sys.stderr)
+    measured = c16.sent + c1.sent
+    return Measurement(c16, c1, cpu_ms / measured if measured else float("nan"))
+
+
+async def run_rounds(subjects: list[Subject], plan: Plan) -> None:
+    for number in range(plan.rounds):
+        for subject in subjects:
+            m = await measure(subject, plan, first_round=number == 0)
+            subject.measurements.append(m)
+            print(f"round {number + 1}/{plan.rounds} {subject.configuration.name:8} "
+                  f"{m.c16.throughput:7.1f} req/s  CPU {m.cpu_ms_per_request:5.2f} ms/req  "
+                  f"p50 c1 {m.c1.percentile_ms(50):6.2f} ms  p99 c16 {m.c16.percentile_ms(99):7.1f} ms  "
+                  f"errors {m.c16.errors + m.c1.errors}", flush=True)
+
+
+def wait_for_quiet_receivers(receivers: ReceiverProcess, quiet_s: float, limit_s: float) -> dict[str, int]:
+    """Span counts once they stopped changing for quiet_s (batch exporters send within ~5 s)."""
+    deadline = time.monotonic() + limit_s
+    counts, since = receivers.counts(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        time.sleep(0.5)
+        latest = receivers.counts()
+        if latest != counts:
+            counts, since = latest, time.monotonic()
+    return counts
+
+
+# --- the report ------------------------------------------------------------------------------
+
+def per_round(subject: Subject, baseline: Subject | None, value: str) -> list[float]:
+    """A per-round series: throughput ratio, added p50 at c=1, or added CPU, against no callbacks."""
+    if baseline is None:
+        return []
+    pairs = zip(subject.measurements, baseline.measurements, strict=True)
+    if value == "ratio":
+        return [m.c16.throughput / b.c16.throughput if b.c16.throughput else float("nan") for m, b in pairs]
+    if value == "added_p50_c1":
+        return [m.c1.percentile_ms(50) - b.c1.percentile_ms(50) for m, b in pairs]
+    return [m.cpu_ms_per_request - b.cpu_ms_per_request for m, b in pairs]
+
+
+def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: str, minutes: float) -> str:
+    baseline = next((s for s in subjects if s.configuration.name == "none"), None)
+    lines = [
+        "## Side-by-side benchmark (`make bench`)",
+        "",
+    ]
+    if plan.quick:
+        lines += ["**Quick smoke run (`--quick`): too short to quote; run `make bench` on a quiet machine.**", ""]
+    lines += [
+        f"- Run: {started}, {minutes:.1f} min; {harness.versions()}",
+        f"- Machine: {harness.machine()}; {cores.describe()}",
+        f"- Method: one proxy per configuration (1 worker, `mock_response` deployment), interleaved "
+        f"{' '.join(s.configuration.name for s in subjects)} x {plan.rounds} rounds; each: {plan.warmup} warm-up, "
+        f"{plan.requests} requests at c={CONCURRENCY}, {plan.requests_c1} at c=1, {plan.settle_s:g} s settles; "
+        "closed-loop aiohttp client; spans over OTLP/gRPC to a local receiver; medians over rounds",
+        "- CPU ms/request: proxy utime+stime (/proc/PID/stat, children included) over the c=1 and c=16 "
+        "phases and the settle after them, divided by their requests; +CPU and +p50 are medians of "
+        "per-round differences from no callbacks",
+        "",
+        "| configuration | spans/req | req/s c=16 | vs none | per-round ratios | CPU ms/req | +CPU ms "
+        "| RSS MB start → end | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for subject in subjects:
+        ms = subject.measurements
+        ratios = per_round(subject, baseline, "ratio")
+        lines.append("| " + " | ".join([
+            subject.configuration.label,
+            fmt(subject.spans / subject.sent if subject.sent else float("nan"), 2),
+            fmt(median(m.c16.throughput for m in ms), 1),
+            fmt(median(ratios), 3) if ratios else "-",
+            " ".join(fmt(r, 2) for r in ratios) or "-",
+            fmt(median(m.cpu_ms_per_request for m in ms), 2),
+            fmt(median(per_round(subject, baseline, "added_cpu")), 2) if baseline else "-",
+            f"{fmt(subject.rss_start_mb, 0)} → {fmt(subject.rss_end_mb, 0)} "
+            f"({subject.rss_end_mb - subject.rss_start_mb:+.1f})",
+            str(subject.errors),
+        ]) + " |")
+    lines += [
+        "",
+        "| configuration | p50 c=1 ms | +p50 c=1 ms | p99 c=1 ms | p50 c=16 ms | p99 c=16 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for subject in subjects:
+        ms = subject.measurements
+        lines.append("| " + " | ".join([
+            subject.configuration.label,
+            fmt(median(m.c1.percentile_ms(50) for m in ms), 2),
+            fmt(median(per_round(subject, baseline, "added_p50_c1")), 2) if baseline else "-",
+            fmt(median(m.c1.percentile_ms(99) for m in ms), 2),
+            fmt(median(m.c16.percentile_ms(50) for m in ms), 1),
+            fmt(median(m.c16.percentile_ms(99) for m in ms), 1),
+        ]) + " |")
+    lines += ["", *targets(subjects, baseline)]
+    lines += ["", "A single run on a shared 2-core machine varies by ±15%: quote only medians of interleaved rounds, "
+              "and prefer CPU ms/request, which is steadier than throughput."]
+    return "\n".join(lines)
+
+
+def targets(subjects: list[Subject], baseline: Subject | None) -> list[str]:
+    by_name = {s.configuration.name: s for s in subjects}
+    plugin = by_name.get("plugin")
+    if plugin is None or baseline is None:
+        return ["Targets: not judged (needs both `none` and `plugin`)."]
+    ratio = median(per_round(plugin, baseline, "ratio"))
+    added = median(per_round(plugin, baseline, "added_p50_c1"))
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    lines = ["Targets for this plugin:",
+             f"- throughput ≥ 0.95 of no callbacks at c={CONCURRENCY}: {fmt(ratio, 3)} — {verdict(ratio >= 0.95)}",
+             f"- added p50 at c=1 ≤ 0.3 ms: {fmt(added, 2)} ms — {verdict(added <= 0.3)}"]
+    for name in ("otel-v1", "otel-v2"):
+        if name in by_name:
+            theirs = median(per_round(by_name[name], baseline, "ratio"))
+            lines.append(f"- smaller loss than {BY_NAME[name].label}: {1 - ratio:.1%} vs {1 - theirs:.1%} — "
+                         f"{verdict(1 - ratio < 1 - theirs)}")
+    return lines
+
+
+# --- main ------------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan, configurations, output = parse_args(argv)
+    harness.exit_cleanly_on_signals()
+    dropped = harness.clear_inherited_otel_settings()
+    if dropped:
+        print(f"ignoring inherited settings {', '.join(sorted(dropped))}: each configuration sets its own")
+    cores = harness.choose_cores()
+    harness.pin_this_thread(cores.client)  # first, so the receiver process and our threads inherit it
+    started, began = harness.utc_now(), time.monotonic()
+    print(f"{harness.versions()}; {harness.machine()}; {cores.describe()}")
+    work = Path(tempfile.mkdtemp(prefix="litellm-cost-otel-bench-"))
+    subjects: list[Subject] = []
+    receivers = ReceiverProcess([c.name for c in configurations])
+    try:
+        for configuration in configurations:
+            config = harness.write_proxy_config(work / f"{configuration.name}.yaml", configuration.callbacks,
+                                                [harness.mock_deployment()])
+            env = {**configuration.env, "PYTHONFAULTHANDLER": "1"}  # a crash leaves its tracebacks in the log
+            if configuration.exports:
+                env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": receivers.endpoints[configuration.name],
+                        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": f"bench-{configuration.name}"}
+            print(f"starting the {configuration.name} proxy ...", flush=True)
+            proxy = LiteLLMProxy(config, env, log_path=work / f"{configuration.name}.log")
+            subjects.append(Subject(configuration, proxy))  # before start: stopped in `finally` whatever happens
+            proxy.start()
+            harness.pin_process_tree(proxy.process.pid, cores.proxy)  # type: ignore[union-attr]
+        try:
+            asyncio.run(run_rounds(subjects, plan))
+        except harness.ProxyDiedError as died:
+            rounds = min(len(s.measurements) for s in subjects)
+            text = f"## Side-by-side benchmark (`make bench`)\n\n**FAILED after {rounds} full rounds: {died}**"
+            harness.write_section("bench", text, output)
+            print("\n" + text, file=sys.stderr)
+            return 1  # the proxies' logs stay where the message says
+        for subject in subjects:
+            subject.rss_end_mb = harness.rss_mb(subject.proxy.process.pid)  # type: ignore[union-attr]
+        wait_for_quiet_receivers(receivers, quiet_s=6.0, limit_s=30.0)
+        for subject in subjects:
+            subject.proxy.stop()  # SIGTERM: the plugin flushes what is left
+        counts = wait_for_quiet_receivers(receivers, quiet_s=1.0, limit_s=10.0)
+        for subject in subjects:
+            subject.spans = counts.get(subject.configuration.name, 0)
+        text = report(subjects, plan, cores, started, (time.monotonic() - began) / 60)
+        harness.write_section("bench", text, output)
+        print("\n" + text + f"\n\nwritten to {output}")
+    except BaseException:
+        print(f"proxy logs kept in {work}", file=sys.stderr)
+        raise
+    finally:
+        for subject in subjects:
+            with contextlib.suppress(Exception):
+                subject.proxy.stop()
+                subject.proxy.client.close()
+        receivers.stop()
+    for log in work.iterdir():  # a clean run leaves nothing behind
+        log.unlink()
+    work.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
