@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger("litellm_cost_otel")
@@ -144,7 +144,3 @@ def settings_from_proxy() -> Settings:
     except Exception:  # reading an optional section must never stop the plugin
         section = None
     return load_settings(yaml_section=section)
-
-
-def setting_names() -> list[str]:
-    return [field.name for field in fields(Settings)]
