@@ -173,11 +173,11 @@ class CostOtelLogger(CustomLogger):
 
     # --- steps ---------------------------------------------------------------------------
 
-    def _key(self, kwargs: Mapping[str, Any]) -> Hashable | None:
-        return request_key(record.call_id_of(kwargs), record.proxy_request_of(kwargs), record.trace_id_of(kwargs))
+    def _key(self, kwargs: Mapping[str, Any], proxy_request: Mapping[str, Any] | None = None) -> Hashable | None:
+        proxy_request = proxy_request if proxy_request is not None else record.proxy_request_of(kwargs)
+        return request_key(record.call_id_of(kwargs), proxy_request, record.trace_id_of(kwargs))
 
-    def _new_request(self, kwargs: Mapping[str, Any], now: int) -> Request:
-        on_proxy = record.proxy_request_of(kwargs) is not None
+    def _new_request(self, kwargs: Mapping[str, Any], now: int, on_proxy: bool) -> Request:
         return Request(
             call_id=record.call_id_of(kwargs) or "",
             received_ns=record.received_ns_of(kwargs) or now,
@@ -194,14 +194,15 @@ class CostOtelLogger(CustomLogger):
     def _attempt_started(self, kwargs: Mapping[str, Any], call_type: Any, in_process_only: bool = False) -> None:
         # The sync twins of the hooks matter only in-process (synchronous litellm.Router calls
         # fire no deployment hooks); on the proxy the async hooks already carry the same event.
-        if not self._active or (in_process_only and record.proxy_request_of(kwargs) is not None):
+        proxy_request = record.proxy_request_of(kwargs)
+        if not self._active or (in_process_only and proxy_request is not None):
             return
         now = record.now_ns()
-        key = self._key(kwargs)
+        key = self._key(kwargs, proxy_request)
         if key is None:
             return
         request, evicted = self._tracker.get_or_start(
-            key, record.proxy_request_of(kwargs), lambda: self._new_request(kwargs, now), now)
+            key, proxy_request, lambda: self._new_request(kwargs, now, proxy_request is not None), now)
         call_id = record.call_id_of(kwargs)
         open_attempt = request.open_attempt
         if open_attempt is not None:
@@ -242,11 +243,12 @@ class CostOtelLogger(CustomLogger):
     @_contained
     def _request_succeeded(self, kwargs: Mapping[str, Any], response: Any, start_time: Any, end_time: Any,
                            in_process_only: bool = False) -> None:
-        if not self._active or (in_process_only and record.proxy_request_of(kwargs) is not None):
+        proxy_request = record.proxy_request_of(kwargs)
+        if not self._active or (in_process_only and proxy_request is not None):
             return
-        key = self._key(kwargs)
+        key = self._key(kwargs, proxy_request)
         request = self._tracker.finish(key) if key is not None else None
-        request = request or self._new_request(kwargs, _now_or(start_time))
+        request = request or self._new_request(kwargs, _now_or(start_time), proxy_request is not None)
         attempt = request.open_attempt
         if attempt is None:
             last = request.attempts[-1] if request.attempts else None
@@ -273,8 +275,10 @@ class CostOtelLogger(CustomLogger):
         if not self._active:
             return
         now = record.now_ns()
-        key = self._key(request_data)
-        request = (self._tracker.finish(key) if key is not None else None) or self._new_request(request_data, now)
+        proxy_request = record.proxy_request_of(request_data)
+        key = self._key(request_data, proxy_request)
+        request = self._tracker.finish(key) if key is not None else None
+        request = request or self._new_request(request_data, now, proxy_request is not None)
         error_type = record.error_type_of(exception)
         if request.open_attempt is not None:
             end_attempt(request.open_attempt, now, error_type)

@@ -117,6 +117,7 @@ class MetricsRecorder:
         self._requests.add(1, request_dimensions)
         self._cost.add(request.cost_usd, request_dimensions)
         previous: Attempt | None = None
+        dimensions: dict[str, Any] = {}
         for attempt in request.attempts:
             dimensions = self._attempt_dimensions(attempt)
             outcome = "failure" if attempt.error_type else "success"
@@ -129,8 +130,7 @@ class MetricsRecorder:
                 elif attempt.model_group == previous.model_group:
                     self._retries.add(1, self._dimensions(**{a.MODEL_GROUP: attempt.model_group}))
             previous = attempt
-        if answered is not None:
-            dimensions = self._attempt_dimensions(answered)
+        if answered is not None:  # the last attempt: `dimensions` are already its own
             usage = answered.usage
             for token_type, count in (("input", usage.input_tokens if usage else None),
                                       ("output", usage.output_tokens if usage else None)):
