@@ -246,9 +246,7 @@ class CostOtelLogger(CustomLogger):
         proxy_request = record.proxy_request_of(kwargs)
         if not self._active or (in_process_only and proxy_request is not None):
             return
-        key = self._key(kwargs, proxy_request)
-        request = self._tracker.finish(key) if key is not None else None
-        request = request or self._new_request(kwargs, _now_or(start_time), proxy_request is not None)
+        request = self._finished_request(kwargs, proxy_request, _now_or(start_time))
         attempt = request.open_attempt
         if attempt is None:
             last = request.attempts[-1] if request.attempts else None
@@ -275,16 +273,21 @@ class CostOtelLogger(CustomLogger):
         if not self._active:
             return
         now = record.now_ns()
-        proxy_request = record.proxy_request_of(request_data)
-        key = self._key(request_data, proxy_request)
-        request = self._tracker.finish(key) if key is not None else None
-        request = request or self._new_request(request_data, now, proxy_request is not None)
+        request = self._finished_request(request_data, record.proxy_request_of(request_data), now)
         error_type = record.error_type_of(exception)
         if request.open_attempt is not None:
             end_attempt(request.open_attempt, now, error_type)
         request.end_ns = now
         request.error_type = error_type
         self._emit(request)
+
+    def _finished_request(self, kwargs: Mapping[str, Any], proxy_request: Mapping[str, Any] | None,
+                          now: int) -> Request:
+        """The request's in-flight record, taken out of the tracker; a fresh one when no
+        attempt hook announced it (a cache hit, an unknown model)."""
+        key = self._key(kwargs, proxy_request)
+        request = self._tracker.finish(key) if key is not None else None
+        return request or self._new_request(kwargs, now, proxy_request is not None)
 
     def _open_attempt(self, kwargs: Mapping[str, Any]) -> Attempt | None:
         key = self._key(kwargs)
