@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup demo test lint check-config compat clean
+.PHONY: setup demo test lint check-config compat clean deploy-tools
 
 setup: $(VENV)/.installed
 
@@ -26,9 +26,14 @@ check-config: setup
 	$(VENV)/bin/litellm-cost-otel check proxy_config.yaml
 	$(VENV)/bin/litellm-cost-otel check litellm_cost_otel/devtools/offline_config.yaml
 
+## deploy/'s tests run a real Collector (built with the Collector Builder from
+## deploy/collector/builder.yaml) and kustomize, from pinned Go modules; cached per machine.
+deploy-tools: setup
+	$(PY) -m litellm_cost_otel.devtools.deploy_tools build
+
 ## The whole test suite: lint, the config check, every test on the pinned litellm, then the
 ## litellm-facing tests again on the oldest supported litellm.
-test: lint check-config
+test: lint check-config deploy-tools
 	$(PY) -m pytest
 	$(MAKE) compat
 

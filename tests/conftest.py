@@ -77,9 +77,10 @@ def fake_llm() -> Iterator[FakeLLMServer]:
     server.stop()
 
 
-def proxy_env(receiver: OtlpReceiver, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
+def proxy_env(receiver: OtlpReceiver | str, fake_llm: FakeLLMServer, **extra: str) -> dict[str, str]:
+    """The plugin exporting to a test receiver (or any OTLP/gRPC endpoint URL)."""
     return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver if isinstance(receiver, str) else receiver.endpoint,
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
         "OTEL_METRIC_EXPORT_INTERVAL": "500",

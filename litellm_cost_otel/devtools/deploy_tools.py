@@ -1,0 +1,157 @@
+"""The real tools deploy/'s tests run, built once per machine from pinned Go modules:
+
+- the OpenTelemetry Collector that deploy/ configures, built with the Collector Builder (OCB)
+  from deploy/collector/builder.yaml, and a helper to run it;
+- kustomize, to render deploy/kustomization.yaml as `kubectl apply -k deploy/` would.
+
+    python -m litellm_cost_otel.devtools.deploy_tools build   # prints the binaries' paths
+
+Builds land in a cache directory (the Collector's keyed by its manifest's hash), so tests and
+CI reuse them. They need Go and the Go module proxy (a few minutes the first time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST = REPO / "deploy" / "collector" / "builder.yaml"
+BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
+KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
+KUSTOMIZE_VERSION = "v5.8.1"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "litellm-cost-otel"
+
+
+def _manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+def binary_path() -> Path:
+    """Where the build for the current manifest lives (it may not exist yet)."""
+    digest = hashlib.sha256(MANIFEST.read_bytes()).hexdigest()[:12]
+    return cache_root() / f"otelcol-{digest}" / _manifest()["dist"]["name"]
+
+
+def _go_install(module: str, version: str, name: str) -> Path:
+    """`go install module@version` into the cache, as `name-version`."""
+    tools = cache_root() / "bin"
+    binary = tools / f"{name}-{version}"
+    if not binary.exists():
+        if shutil.which("go") is None:
+            raise SystemExit("Building deploy/'s test tools needs Go (https://go.dev/dl/) on PATH.")
+        tools.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["go", "install", f"{module}@{version}"], check=True, env={**os.environ, "GOBIN": str(tools)})
+        (tools / name).rename(binary)
+    return binary
+
+
+def kustomize_path() -> Path:
+    return cache_root() / "bin" / f"kustomize-{KUSTOMIZE_VERSION}"
+
+
+def build_collector() -> Path:
+    """Build the Collector unless this manifest's build is already cached; return its path."""
+    binary = binary_path()
+    if binary.exists():
+        return binary
+    manifest = _manifest()
+    builder = _go_install(BUILDER_MODULE, f"v{manifest['dist']['version']}", "builder")
+    # Build in a scratch directory, then move the binary into place: an interrupted build
+    # never leaves a half-written binary at the cached path.
+    with tempfile.TemporaryDirectory(prefix="otelcol-build-") as scratch:
+        manifest["dist"]["output_path"] = scratch
+        scratch_manifest = Path(scratch) / "builder.yaml"
+        scratch_manifest.write_text(yaml.safe_dump(manifest))
+        subprocess.run([str(builder), "--config", str(scratch_manifest)], check=True)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(scratch) / manifest["dist"]["name"]), binary)
+    return binary
+
+
+def required(binary: Path) -> Path:
+    """A built tool, or a clear failure (never a skip) telling how to build it."""
+    if not binary.exists():
+        raise RuntimeError(f"No build at {binary}: run `make deploy-tools` (the test command does this).")
+    return binary
+
+
+def required_binary() -> Path:
+    return required(binary_path())
+
+
+def kustomize_build(directory: Path) -> str:
+    """The manifests `kubectl apply -k directory` would apply."""
+    return subprocess.run([str(required(kustomize_path())), "build", str(directory)],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def validate(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`otelcol validate`: the real binary parses the config and builds every component."""
+    return subprocess.run([str(required_binary()), "validate", f"--config={config}"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+class Collector:
+    """One Collector process on a config, waiting until its health-check extension answers."""
+
+    def __init__(self, config: Path, env: dict[str, str], health_port: int, log: Path) -> None:
+        self.config, self.env, self.health_port, self.log_path = config, env, health_port, log
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> Collector:
+        self._log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            [str(required_binary()), f"--config={self.config}"],
+            env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"Collector exited:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"Collector not healthy in {timeout_s}s:\n{self.log_path.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["build"]:
+        raise SystemExit("usage: python -m litellm_cost_otel.devtools.deploy_tools build")
+    print(build_collector())
+    print(_go_install(KUSTOMIZE_MODULE, KUSTOMIZE_VERSION, "kustomize"))
