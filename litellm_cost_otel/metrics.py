@@ -55,6 +55,28 @@ class _Capped:
         return OTHER
 
 
+class _Totals:
+    """Running sums per dimension set, reported by an observable counter at collection time.
+
+    On the request path this is one dict update, several times cheaper than a synchronous SDK
+    counter's `add` (attribute hashing, view matching, aggregation); the exported series are
+    the same cumulative sums. The key space is bounded by the capped dimensions."""
+
+    def __init__(self) -> None:
+        self._sums: dict[frozenset[tuple[str, Any]], float] = {}
+        self._lock = threading.Lock()  # the sync hooks run on litellm's worker threads
+
+    def add(self, value: float, dimensions: dict[str, Any]) -> None:
+        key = frozenset(dimensions.items())
+        with self._lock:
+            self._sums[key] = self._sums.get(key, 0) + value
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            sums = list(self._sums.items())
+        return [Observation(value, dict(key)) for key, value in sums]
+
+
 class MetricsRecorder:
     def __init__(self, meter: Meter, max_values: int, team_dimension: bool,
                  inflight: Callable[[], int] = lambda: 0) -> None:
@@ -71,13 +93,16 @@ class MetricsRecorder:
         self._time_to_first_chunk = meter.create_histogram(
             TIME_TO_FIRST_CHUNK, unit="s", description="Time to the first chunk of a streamed response",
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
-        self._cost = meter.create_counter(COST, unit="USD", description="Cost of proxied requests in US dollars")
-        self._requests = meter.create_counter(REQUESTS, unit="{request}", description="Proxied requests")
-        self._attempts = meter.create_counter(ATTEMPTS, unit="{attempt}", description="Deployment attempts")
-        self._retries = meter.create_counter(
-            RETRIES, unit="{retry}", description="Attempts that retried the same model group after a failure")
-        self._fallbacks = meter.create_counter(
-            FALLBACKS, unit="{hop}", description="Fallback hops from one model group to another")
+        self._cost, self._requests, self._attempts, self._retries, self._fallbacks = (
+            _Totals(), _Totals(), _Totals(), _Totals(), _Totals())
+        for name, totals, unit, description in (
+            (COST, self._cost, "USD", "Cost of proxied requests in US dollars"),
+            (REQUESTS, self._requests, "{request}", "Proxied requests"),
+            (ATTEMPTS, self._attempts, "{attempt}", "Deployment attempts"),
+            (RETRIES, self._retries, "{retry}", "Attempts that retried the same model group after a failure"),
+            (FALLBACKS, self._fallbacks, "{hop}", "Fallback hops from one model group to another"),
+        ):
+            meter.create_observable_counter(name, callbacks=[totals.observe], unit=unit, description=description)
         self._spans_dropped = meter.create_counter(
             SPANS_DROPPED, unit="{span}", description="Spans the plugin could not export")
         self._hook_errors = meter.create_counter(
