@@ -21,6 +21,7 @@ import aiohttp
 import yaml
 
 PLUGIN = "litellm_cost_otel.proxy_handler_instance"
+REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.md")
 RESULTS_TITLE = ("# Benchmark results\n\n"
                  "Written by `make bench`, `make bench-micro` and `make soak` (see bench/README.md).\n")

@@ -52,7 +52,14 @@ CONFIGURATIONS = (
                   {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
     Configuration("otel-v1", 'litellm "otel" v1', ("otel",)),
     Configuration("otel-v2", 'litellm "otel" v2', ("otel",), {"LITELLM_OTEL_V2": "true"}),
+    # Diagnostics, not in the default run: litellm's own cost of calling a callback's hooks,
+    # and the plugin without any exporter (hooks, records, spans and metrics; no encoding).
+    Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
+                  {"PYTHONPATH": str(harness.REPO)}, exports=False),
+    Configuration("plugin-no-export", "litellm_cost_otel, exporters none", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
 )
+DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2")
 BY_NAME = {configuration.name: configuration for configuration in CONFIGURATIONS}
 
 
@@ -100,7 +107,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
                         help="seconds of idle after warm-up and after the phases (default 6: > the 5 s export delay)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of about two minutes: 2 rounds, 300/100 requests, 50 warm-up, 2 s settle")
-    parser.add_argument("--configs", default=",".join(BY_NAME), help=f"subset of {','.join(BY_NAME)}")
+    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGURATIONS),
+                        help=f"which, in order (default {','.join(DEFAULT_CONFIGURATIONS)}; all: {','.join(BY_NAME)})")
     parser.add_argument("--output", type=Path, default=harness.RESULTS, help="results file (default bench/results.md)")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
