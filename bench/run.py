@@ -53,11 +53,15 @@ CONFIGURATIONS = (
     Configuration("otel-v1", 'litellm "otel" v1', ("otel",)),
     Configuration("otel-v2", 'litellm "otel" v2', ("otel",), {"LITELLM_OTEL_V2": "true"}),
     # Diagnostics, not in the default run: litellm's own cost of calling a callback's hooks,
-    # and the plugin without any exporter (hooks, records, spans and metrics; no encoding).
+    # the plugin with exporters `none` (records and spans made, nothing exported, no metrics),
+    # and the plugin without the OpenInference twins (fewer attributes to make, encode, send).
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
-    Configuration("plugin-no-export", "litellm_cost_otel, exporters none", (harness.PLUGIN,),
+    Configuration("plugin-no-export", "litellm_cost_otel, exporters none (no export, no metrics)", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
+    Configuration("plugin-lean", "litellm_cost_otel, openinference: false", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp",
+                   "LITELLM_COST_OTEL_OPENINFERENCE": "false"}),
 )
 DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2")
 BY_NAME = {configuration.name: configuration for configuration in CONFIGURATIONS}

@@ -155,10 +155,10 @@ def messages_json(messages: tuple[Message, ...]) -> str:
     return json.dumps(shaped, ensure_ascii=False)
 
 
-def request_attributes(request: Request, attribution: Collection[str] = ()) -> dict[str, Any]:
+def request_attributes(request: Request, attribution: Collection[str] = (),
+                       openinference: bool = True) -> dict[str, Any]:
     cost = request.cost_usd
     attributes: dict[str, Any] = {
-        OPENINFERENCE_SPAN_KIND: "CHAIN",
         CALL_ID: request.call_id,
         ATTEMPTS: len(request.attempts),
         FALLBACKS: request.fallbacks,
@@ -173,13 +173,15 @@ def request_attributes(request: Request, attribution: Collection[str] = ()) -> d
     _put(attributes, ERROR_TYPE, request.error_type)
     if attribution:
         attributes.update(attribution_attributes(request.attribution, attribution))
+    if openinference:
+        attributes[OPENINFERENCE_SPAN_KIND] = "CHAIN"
     return attributes
 
 
-def attempt_attributes(attempt: Attempt) -> dict[str, Any]:
+def attempt_attributes(attempt: Attempt, openinference: bool = True) -> dict[str, Any]:
+    """GenAI and this plugin's names; with `openinference`, the OpenInference twins too."""
     provider = attempt.provider or ""
     attributes: dict[str, Any] = {
-        OPENINFERENCE_SPAN_KIND: "LLM",
         ATTEMPT: attempt.number,
         FALLBACK_DEPTH: attempt.fallback_depth,
         GEN_AI_OPERATION_NAME: attempt.operation,
@@ -188,13 +190,15 @@ def attempt_attributes(attempt: Attempt) -> dict[str, Any]:
         GEN_AI_USAGE_COST_CURRENCY: "USD",
         # litellm prices every call itself, from its price map or the deployment's pricing.
         GEN_AI_USAGE_COST_SOURCE: "local",
-        LLM_COST_TOTAL: attempt.cost_usd,
     }
     _put(attributes, MODEL_GROUP, attempt.model_group)
     _put(attributes, DEPLOYMENT_ID, attempt.deployment_id)
     _put(attributes, GEN_AI_REQUEST_MODEL, attempt.request_model)
-    _put(attributes, LLM_MODEL_NAME, attempt.request_model)
-    _put(attributes, LLM_PROVIDER, _OPENINFERENCE_PROVIDERS.get(provider, provider or None))
+    if openinference:
+        attributes[OPENINFERENCE_SPAN_KIND] = "LLM"
+        attributes[LLM_COST_TOTAL] = attempt.cost_usd
+        _put(attributes, LLM_MODEL_NAME, attempt.request_model)
+        _put(attributes, LLM_PROVIDER, _OPENINFERENCE_PROVIDERS.get(provider, provider or None))
     if attempt.stream:
         attributes[GEN_AI_REQUEST_STREAM] = True
     host, port = server_address_of(attempt.api_base)
@@ -213,21 +217,23 @@ def attempt_attributes(attempt: Attempt) -> dict[str, Any]:
         attributes[GEN_AI_OUTPUT_MESSAGES] = messages_json(attempt.output_messages)
     if attempt.finish_reasons:
         attributes[GEN_AI_RESPONSE_FINISH_REASONS] = list(attempt.finish_reasons)
-        attributes[LLM_FINISH_REASON] = attempt.finish_reasons[0]
+        if openinference:
+            attributes[LLM_FINISH_REASON] = attempt.finish_reasons[0]
     usage = attempt.usage
     if usage is not None:
-        for names, value in (
-            ((GEN_AI_USAGE_INPUT_TOKENS, LLM_TOKEN_COUNT_PROMPT), usage.input_tokens),
-            ((GEN_AI_USAGE_OUTPUT_TOKENS, LLM_TOKEN_COUNT_COMPLETION), usage.output_tokens),
-            ((LLM_TOKEN_COUNT_TOTAL,), usage.total_tokens),
-            ((GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, LLM_TOKEN_COUNT_CACHE_READ), usage.cache_read_input_tokens),
-            ((GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, LLM_TOKEN_COUNT_CACHE_WRITE),
-             usage.cache_creation_input_tokens),
-            ((GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, LLM_TOKEN_COUNT_REASONING), usage.reasoning_output_tokens),
+        for gen_ai_name, openinference_name, value in (
+            (GEN_AI_USAGE_INPUT_TOKENS, LLM_TOKEN_COUNT_PROMPT, usage.input_tokens),
+            (GEN_AI_USAGE_OUTPUT_TOKENS, LLM_TOKEN_COUNT_COMPLETION, usage.output_tokens),
+            (None, LLM_TOKEN_COUNT_TOTAL, usage.total_tokens),
+            (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, LLM_TOKEN_COUNT_CACHE_READ, usage.cache_read_input_tokens),
+            (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, LLM_TOKEN_COUNT_CACHE_WRITE, usage.cache_creation_input_tokens),
+            (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, LLM_TOKEN_COUNT_REASONING, usage.reasoning_output_tokens),
         ):
             if value is not None:
-                for name in names:
-                    attributes[name] = value
+                if gen_ai_name:
+                    attributes[gen_ai_name] = value
+                if openinference:
+                    attributes[openinference_name] = value
     return attributes
 
 

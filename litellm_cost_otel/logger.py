@@ -129,7 +129,8 @@ class CostOtelLogger(CustomLogger):
         self.tracer_provider = self.tracer_provider or build_tracer_provider(
             self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
         if self.tracer_provider is not None:
-            self._spans = SpanWriter(self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE), self.settings.attribution)
+            self._spans = SpanWriter(self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE), self.settings.attribution,
+                                     self.settings.openinference)
 
     # --- hooks: one attempt --------------------------------------------------------------
     # Each hook only forwards its arguments: all reading happens inside contained steps.

@@ -48,9 +48,10 @@ def _parent_context(hint: Any) -> tuple[otel_context.Context | None, SpanKind]:
 
 
 class SpanWriter:
-    def __init__(self, tracer: trace.Tracer, attribution: Collection[str] = ()) -> None:
+    def __init__(self, tracer: trace.Tracer, attribution: Collection[str] = (), openinference: bool = True) -> None:
         self._tracer = tracer
         self._attribution = attribution  # which who-spent-it fields the operator enabled
+        self._openinference = openinference  # also the OpenInference twins of the GenAI names
 
     def emit(self, request: Request) -> None:
         start = request.received_ns
@@ -58,7 +59,8 @@ class SpanWriter:
         parent, kind = _parent_context(request.parent)
         request_span = self._tracer.start_span(
             attributes.request_span_name(request), context=parent, kind=kind,
-            attributes=attributes.request_attributes(request, self._attribution), start_time=start,
+            attributes=attributes.request_attributes(request, self._attribution, self._openinference),
+            start_time=start,
         )
         if request.error_type is not None:
             request_span.set_status(Status(StatusCode.ERROR, request.error_description or request.error_type))
@@ -69,7 +71,7 @@ class SpanWriter:
             attempt_end = min(max(attempt.end_ns or end, attempt_start), end)
             attempt_span = self._tracer.start_span(
                 attributes.attempt_span_name(attempt), context=request_context, kind=SpanKind.CLIENT,
-                attributes=attributes.attempt_attributes(attempt), start_time=attempt_start,
+                attributes=attributes.attempt_attributes(attempt, self._openinference), start_time=attempt_start,
             )
             if attempt.error_type is not None:
                 attempt_span.set_status(Status(StatusCode.ERROR, attempt.error_type))

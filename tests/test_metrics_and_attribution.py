@@ -54,10 +54,11 @@ def metrics_proxy(tmp_path_factory: pytest.TempPathFactory, receiver: Any, fake_
 
 @pytest.fixture(scope="module")
 def opt_in_proxy(tmp_path_factory: pytest.TempPathFactory, receiver: Any, fake_llm: Any) -> Iterator[LiteLLMProxy]:
-    """Every opt-in on: from the YAML section, and one from the environment."""
+    """Every opt-in on, and the OpenInference twins off: from the YAML section, and one from the
+    environment."""
     section = {"attribution": ["team_id", "team_alias", "org_id", "key_alias", "key_hash", "user_id",
                                "end_user_id", "tags"],
-               "capture_content": True, "content_max_chars": 40}
+               "capture_content": True, "content_max_chars": 40, "openinference": False}
     with team_proxy(tmp_path_factory.mktemp("opt-in"), receiver, fake_llm, "opt-in-gateway", section,
                     LITELLM_COST_OTEL_METRICS_TEAM_DIMENSION="true") as running:
         yield running
@@ -244,6 +245,14 @@ def test_opt_ins_attribution_content_and_team_dimension(opt_in_proxy: LiteLLMPro
     assert request[a.END_USER_ID] == "customer-42"
     assert request[a.REQUEST_TAGS] == ["batch-job"]
     assert key not in json.dumps(request)
+    # openinference: false leaves the GenAI names only (the defaults carry both: test_proxy_spans).
+    assert attempt[a.GEN_AI_USAGE_INPUT_TOKENS] == 50 and attempt[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 20
+    paid_cost = float(paid.headers["x-litellm-response-cost"])
+    assert attempt[a.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(paid_cost, rel=1e-9)
+    openinference_names = {a.OPENINFERENCE_SPAN_KIND, a.LLM_MODEL_NAME, a.LLM_PROVIDER, a.LLM_FINISH_REASON,
+                           a.LLM_COST_TOTAL, a.LLM_TOKEN_COUNT_PROMPT, a.LLM_TOKEN_COUNT_COMPLETION,
+                           a.LLM_TOKEN_COUNT_TOTAL}
+    assert not openinference_names & (request.keys() | attempt.keys())
 
     inputs = json.loads(attempt[a.GEN_AI_INPUT_MESSAGES])
     assert inputs[0]["role"] == "user" and inputs[0]["parts"][0]["type"] == "text"
