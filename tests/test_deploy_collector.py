@@ -18,7 +18,7 @@ import re
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from litellm_cost_otel.devtools.deploy_tools import Collector, validate
 from litellm_cost_otel.devtools.fake_llm import FakeLLMServer
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
-from litellm_cost_otel.devtools.traces import request_traces
+from litellm_cost_otel.devtools.traces import RequestTrace, request_traces
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SAMPLER_CONFIG = DEPLOY / "otel-collector.yaml"
@@ -135,10 +135,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLMServer) 
     workdir = tmp_path_factory.mktemp("deploy-pipeline")
     tempo = OtlpReceiver().start()
     env = collector_env(tempo.endpoint)
-    sampler = collector(SAMPLER_CONFIG, env, workdir / "collector.log").start()
+    sampler = collector(SAMPLER_CONFIG, env, workdir / "collector.log")
     config = write_config(workdir / "config.yaml", gateway_config([PLUGIN]))
     proxy = LiteLLMProxy(config, proxy_env(f"http://{env['OTLP_GRPC_ENDPOINT']}", fake_llm))
     try:
+        sampler.start()
         with proxy:
             sent = {
                 "cheap": [send(proxy, "fast", f"Say hello, number {i}.") for i in range(60)],
@@ -150,21 +151,25 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLMServer) 
                 "streamed": [send_stream(proxy, "fast", f"Stream {i}.") for i in range(2)],
             }
         # The proxy has flushed on shutdown; tail sampling decides after TAIL_DECISION_WAIT.
-        yield {"sent": sent, "tempo": tempo, "prometheus": env["PROMETHEUS_ENDPOINT"], "log": workdir}
+        yield {"sent": sent, "tempo": tempo, "prometheus": env["PROMETHEUS_ENDPOINT"]}
     finally:
         sampler.stop()
         tempo.stop()
 
 
-def kept_call_ids(tempo: OtlpReceiver, wanted: set[str], timeout: float = 30.0) -> dict[str, Any]:
-    """The request traces that reached Tempo, once all `wanted` call ids are among them."""
+def kept_traces(receivers: Sequence[OtlpReceiver], wanted: set[str], settle_s: float,
+                timeout: float = 30.0) -> dict[str, RequestTrace]:
+    """The request traces that reached the receivers, by call id: read once all `wanted` call
+    ids are among them (or at the timeout) and `settle_s` more seconds have passed, so that
+    stragglers land before anything is counted."""
+    def received() -> dict[str, RequestTrace]:
+        return {t.call_id: t for r in receivers for t in request_traces(r.snapshot())}
+
     deadline = time.monotonic() + timeout
-    while True:
-        traces = {t.call_id: t for t in request_traces(tempo.snapshot())}
-        if wanted <= traces.keys() or time.monotonic() > deadline:
-            time.sleep(3)  # let any straggling decisions land before counting the sampled share
-            return {t.call_id: t for t in request_traces(tempo.snapshot())}
+    while not wanted <= received().keys() and time.monotonic() < deadline:
         time.sleep(0.5)
+    time.sleep(settle_s)
+    return received()
 
 
 def test_traffic_is_what_the_sampling_test_needs(pipeline: dict[str, Any]) -> None:
@@ -179,7 +184,7 @@ def test_traffic_is_what_the_sampling_test_needs(pipeline: dict[str, Any]) -> No
 def test_tail_sampling_keeps_errors_expensive_and_slow_and_samples_the_rest(pipeline: dict[str, Any]) -> None:
     sent = pipeline["sent"]
     must_keep = {s.call_id for kind in ("expensive", "failed", "fell_back", "slow") for s in sent[kind]}
-    kept = kept_call_ids(pipeline["tempo"], must_keep)
+    kept = kept_traces([pipeline["tempo"]], must_keep, settle_s=3)
     assert must_keep <= kept.keys(), f"dropped: {must_keep - kept.keys()}"
     # Kept traces arrive whole: the request span and every attempt it counts.
     for call_id in must_keep:
@@ -248,13 +253,7 @@ def test_load_balancing_tier_keeps_each_trace_whole_on_one_sampler(
                 sent = [send(proxy, "local", f"fail=1 request {i}") if i % 5 == 0 else
                         send(proxy, ("fast", "capable", "local")[i % 3], f"Request {i}.") for i in range(40)]
             wanted = {s.call_id for s in sent}
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                seen = {t.call_id for r in receivers for t in request_traces(r.snapshot())}
-                if wanted <= seen:
-                    break
-                time.sleep(0.5)
-            time.sleep(2)  # any stray span of these traces would arrive by now
+            received = kept_traces(receivers, wanted, settle_s=2)  # a stray span would be in by then
     finally:
         for sampler, _ in samplers:
             sampler.stop()
@@ -268,7 +267,6 @@ def test_load_balancing_tier_keeps_each_trace_whole_on_one_sampler(
     assert all(count > 0 for count in traces_per_sampler), traces_per_sampler  # both share the load
     split = {trace: dict(where) for trace, where in spans_by_trace.items() if len(where) > 1}
     assert not split, f"traces split across samplers: {split}"
-    received = {t.call_id: t for r in receivers for t in request_traces(r.snapshot())}
     assert wanted <= received.keys()
     for s in sent:
         trace = received[s.call_id]

@@ -47,21 +47,21 @@ def binary_path() -> Path:
     return cache_root() / f"otelcol-{digest}" / _manifest()["dist"]["name"]
 
 
+def _tool_path(name: str, version: str) -> Path:
+    return cache_root() / "bin" / f"{name}-{version}"
+
+
 def _go_install(module: str, version: str, name: str) -> Path:
     """`go install module@version` into the cache, as `name-version`."""
-    tools = cache_root() / "bin"
-    binary = tools / f"{name}-{version}"
+    binary = _tool_path(name, version)
     if not binary.exists():
         if shutil.which("go") is None:
             raise SystemExit("Building deploy/'s test tools needs Go (https://go.dev/dl/) on PATH.")
-        tools.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "install", f"{module}@{version}"], check=True, env={**os.environ, "GOBIN": str(tools)})
-        (tools / name).rename(binary)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["go", "install", f"{module}@{version}"], check=True,
+                       env={**os.environ, "GOBIN": str(binary.parent)})
+        (binary.parent / name).rename(binary)
     return binary
-
-
-def kustomize_path() -> Path:
-    return cache_root() / "bin" / f"kustomize-{KUSTOMIZE_VERSION}"
 
 
 def build_collector() -> Path:
@@ -96,15 +96,14 @@ def required_binary() -> Path:
 
 def kustomize_build(directory: Path) -> str:
     """The manifests `kubectl apply -k directory` would apply."""
-    return subprocess.run([str(required(kustomize_path())), "build", str(directory)],
+    return subprocess.run([str(required(_tool_path("kustomize", KUSTOMIZE_VERSION))), "build", str(directory)],
                           capture_output=True, text=True, timeout=60, check=True).stdout
 
 
-def validate(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def validate(config: Path) -> subprocess.CompletedProcess[str]:
     """`otelcol validate`: the real binary parses the config and builds every component."""
     return subprocess.run([str(required_binary()), "validate", f"--config={config}"],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+                          capture_output=True, text=True, timeout=60)
 
 
 class Collector:
@@ -123,6 +122,7 @@ class Collector:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"Collector exited:\n{self.log_path.read_text()[-4000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/", timeout=1) as response:
@@ -130,6 +130,7 @@ class Collector:
                         return self
             except OSError:
                 time.sleep(0.2)
+        self.stop()  # never leave a process behind that the caller cannot stop
         raise RuntimeError(f"Collector not healthy in {timeout_s}s:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> None:
