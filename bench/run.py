@@ -53,10 +53,13 @@ CONFIGURATIONS = (
     Configuration("otel-v1", 'litellm "otel" v1', ("otel",)),
     Configuration("otel-v2", 'litellm "otel" v2', ("otel",), {"LITELLM_OTEL_V2": "true"}),
     # Diagnostics, not in the default run: litellm's own cost of calling a callback's hooks,
+    # the least any SDK-based span plugin costs (one span, four attributes, no metrics),
     # the plugin with exporters `none` (records and spans made, nothing exported, no metrics),
     # and the plugin without the OpenInference twins (fewer attributes to make, encode, send).
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
+    Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
+                  {"PYTHONPATH": str(harness.REPO)}),
     Configuration("plugin-no-export", "litellm_cost_otel, exporters none (no export, no metrics)", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
     Configuration("plugin-lean", "litellm_cost_otel, openinference: false", (harness.PLUGIN,),

@@ -37,7 +37,7 @@ DropCounter = Callable[[int, str], None]
 
 # (signal, protocol) -> the OTLP exporter class; each reads its own OTEL_EXPORTER_OTLP_* settings.
 _OTLP_EXPORTERS = {
-    ("traces", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("traces", "grpc"): ("litellm_cost_otel.encoding", "CachingOTLPSpanExporter"),
     ("traces", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
     ("metrics", "grpc"): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
     ("metrics", "http/protobuf"): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),

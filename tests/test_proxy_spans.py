@@ -356,7 +356,12 @@ def test_every_emitted_attribute_is_documented(proxy: Any, receiver: Any) -> Non
     reference = (Path(__file__).parent.parent / "docs" / "attributes.md").read_text()
     documented = {name for name in a.all_names() if f"`{name}`" in reference}
     assert documented == a.all_names(), sorted(a.all_names() - documented)
-    emitted = {key for span in receiver.snapshot() if span.scope == "litellm_cost_otel" for key in span.attributes}
+    # Its own traffic: a plain answer, a stream, and a fallback after failed attempts.
+    sent = [(proxy.chat("fast", unique("Hello.")), 1),
+            (proxy.chat("local", unique("first_chunk_delay=0.05 prompt_tokens=5 completion_tokens=6"), stream=True), 1),
+            (proxy.chat("fast-outage", unique("Fall back please.")), 3)]
+    traces = [one_request(receiver, response, attempts) for response, attempts in sent]
+    emitted = {key for trace in traces for span in (trace.request, *trace.attempts) for key in span.attributes}
     assert len(emitted) > 30
     assert {name for name in emitted if f"`{name}`" not in reference} == set()
     from litellm_cost_otel import metrics
