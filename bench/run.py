@@ -55,7 +55,8 @@ CONFIGURATIONS = (
     # Diagnostics, not in the default run: litellm's own cost of calling a callback's hooks,
     # the least any SDK-based span plugin costs (one span, four attributes, no metrics),
     # the plugin with exporters `none` (records and spans made, nothing exported, no metrics),
-    # and the plugin without the OpenInference twins (fewer attributes to make, encode, send).
+    # the plugin without the OpenInference twins (fewer attributes to make, encode, send), and
+    # that with no metrics either (for a Collector that derives them from the spans).
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
     Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
@@ -64,6 +65,9 @@ CONFIGURATIONS = (
                   {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
     Configuration("plugin-lean", "litellm_cost_otel, openinference: false", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp",
+                   "LITELLM_COST_OTEL_OPENINFERENCE": "false"}),
+    Configuration("plugin-traces-lean", "litellm_cost_otel, traces only, openinference: false", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none",
                    "LITELLM_COST_OTEL_OPENINFERENCE": "false"}),
 )
 DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2")
