@@ -190,6 +190,22 @@ def median(values: Iterable[float]) -> float:
     return statistics.median(kept) if kept else math.nan
 
 
+def median_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free confidence interval for the median: the order statistics that
+    bracket it with at least `confidence` (binomial, p = 1/2); NaNs for too few values."""
+    ordered = sorted(value for value in values if not math.isnan(value))
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+    below = 0.0  # P(Binomial(n, 1/2) < k), for the largest k that keeps it within the tail
+    k = 0
+    while k < n and below + math.comb(n, k) / 2**n <= tail:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    if k == 0:  # even the extremes do not reach the confidence asked for
+        return math.nan, math.nan
+    return ordered[k - 1], ordered[n - k]
+
+
 def client_session(master_key: str, concurrency: int, timeout_s: float = 30.0) -> aiohttp.ClientSession:
     """Keep-alive connections to one proxy, at most `concurrency` of them."""
     return aiohttp.ClientSession(

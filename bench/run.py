@@ -13,7 +13,7 @@ that export work is billed to the configuration that caused it, and so that the 
 (latency) never shares the core with the export of a busier phase. Results are medians over
 rounds.
 
-    python -m bench.run [--rounds 5] [--requests 3000] [--warmup 200] [--quick] [--configs none,plugin]
+    python -m bench.run [--rounds 6] [--requests 3000] [--warmup 200] [--quick] [--configs none,plugin]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import tempfile
 import time
@@ -109,7 +110,8 @@ class Plan:
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], Path]:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of A B C D (default 5)")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="rounds of A B C D (default 6: the fewest with a 95%% interval of the median)")
     parser.add_argument("--requests", type=int, default=3000, help="requests per c=16 phase (default 3000)")
     parser.add_argument("--requests-c1", type=int, default=500, help="requests per c=1 phase (default 500)")
     parser.add_argument("--warmup", type=int, default=200,
@@ -259,20 +261,33 @@ def targets(subjects: list[Subject], baseline: Subject | None) -> list[str]:
     plugin = by_name.get("plugin")
     if plugin is None or baseline is None:
         return ["Targets: not judged (needs both `none` and `plugin`)."]
-    ratio = median(per_round(plugin, baseline, "ratio"))
-    added = median(per_round(plugin, baseline, "added_p50_c1"))
+    ratios = per_round(plugin, baseline, "ratio")
+    added_p50 = per_round(plugin, baseline, "added_p50_c1")
+    ratio = median(ratios)
 
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "FAIL"
+    def verdict(low: float, high: float, bound: float, at_least: bool) -> str:
+        """PASS or FAIL only when the whole 95% interval of the median is on one side."""
+        if math.isnan(low):
+            return "UNDECIDED (too few rounds for an interval)"
+        if (low >= bound) if at_least else (high <= bound):
+            return "PASS"
+        if (high < bound) if at_least else (low > bound):
+            return "FAIL"
+        return "UNDECIDED (the interval straddles the target)"
 
-    lines = ["Targets for this plugin:",
-             f"- throughput ≥ 0.95 of no callbacks at c={CONCURRENCY}: {fmt(ratio, 3)} — {verdict(ratio >= 0.95)}",
-             f"- added p50 at c=1 ≤ 0.3 ms: {fmt(added, 2)} ms — {verdict(added <= 0.3)}"]
+    def judged(values: list[float], bound: float, at_least: bool, digits: int, unit: str = "") -> str:
+        low, high = harness.median_interval(values)
+        interval = "" if math.isnan(low) else f" (95% interval of the median {fmt(low, digits)} to {fmt(high, digits)})"
+        return f"{fmt(median(values), digits)}{unit}{interval} — {verdict(low, high, bound, at_least)}"
+
+    lines = ["Targets for this plugin (medians over rounds; a verdict needs the whole interval on one side):",
+             f"- throughput ≥ 0.95 of no callbacks at c={CONCURRENCY}: {judged(ratios, 0.95, True, 3)}",
+             f"- added p50 at c=1 ≤ 0.3 ms: {judged(added_p50, 0.3, False, 2, ' ms')}"]
     for name in ("otel-v1", "otel-v2"):
         if name in by_name:
             theirs = median(per_round(by_name[name], baseline, "ratio"))
             lines.append(f"- smaller loss than {BY_NAME[name].label}: {1 - ratio:.1%} vs {1 - theirs:.1%} — "
-                         f"{verdict(1 - ratio < 1 - theirs)}")
+                         f"{'PASS' if ratio > theirs else 'FAIL'}")
     return lines
 
 
