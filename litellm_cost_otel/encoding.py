@@ -4,8 +4,8 @@ The OTLP exporter builds a protobuf KeyValue for every attribute of every span, 
 each in Python, on the export thread, which shares the GIL (and, on a busy proxy, the core)
 with the event loop. Most of the plugin's attributes repeat from one request to the next
 (model group, provider, operation, model, currency, span kinds, token counts of similar
-prompts), so their KeyValue messages are built once and reused: the export of a request's
-spans costs about half.
+prompts), so their KeyValue messages are built once and reused: encoding a request's spans
+costs about a third less (63 instead of 87 µs in `make bench-micro`).
 
 The result equals opentelemetry-exporter-otlp-proto-common's `encode_spans` field for field
 (a test compares the serialized bytes); only the attribute encoding is cached. Where the

@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 # Operation names of the GenAI conventions, by litellm call type.
@@ -129,10 +129,14 @@ class Request:
 
 # --- readers: hook arguments -> plain values -------------------------------------------------
 
-def as_mapping(value: object) -> Mapping[str, Any]:
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     # `type(...) is dict` first: the hooks' arguments are plain dicts, and an ABC isinstance
     # check costs several times more, dozens of times per request.
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def as_mapping(value: object) -> Mapping[str, Any]:
+    return value if _is_mapping(value) else {}
 
 
 def _str_or_none(value: object) -> str | None:
@@ -309,7 +313,7 @@ def new_attempt(kwargs: Mapping[str, Any], number: int, call_type: object, start
 
 
 def _get(obj: object, name: str) -> Any:
-    if type(obj) is dict or isinstance(obj, Mapping):
+    if _is_mapping(obj):
         return obj.get(name)
     return getattr(obj, name, None)
 
