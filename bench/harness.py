@@ -223,6 +223,20 @@ def chat_body(group: str = "fast", content: str = "hi", stream: bool = False) ->
 Sender = Callable[[int], Awaitable[bool]]  # sends request number i; True when it succeeded
 
 
+async def timed(send: Sender, number: int, result: LoadResult) -> None:
+    """Sends one request and adds its latency, or its failure, to `result`."""
+    began = time.perf_counter()
+    try:
+        succeeded = await send(number)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        succeeded = False
+    result.sent += 1
+    if succeeded:
+        result.latencies_s.append(time.perf_counter() - began)
+    else:
+        result.errors += 1
+
+
 async def closed_loop(send: Sender, total: int, concurrency: int, time_limit_s: float) -> LoadResult:
     """`concurrency` workers, each sending its next request as soon as the last one answered,
     until `total` requests are sent or the time limit passes."""
@@ -238,20 +252,33 @@ async def closed_loop(send: Sender, total: int, concurrency: int, time_limit_s: 
                 result.timed_out = True
                 return
             number, next_number = next_number, next_number + 1
-            began = time.perf_counter()
-            try:
-                succeeded = await send(number)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                succeeded = False
-            result.sent += 1
-            if succeeded:
-                result.latencies_s.append(time.perf_counter() - began)
-            else:
-                result.errors += 1
+            await timed(send, number, result)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.wall_s = time.perf_counter() - start
     return result
+
+
+async def alternating(sends: list[Sender], total_each: int, gap_s: float, time_limit_s: float) -> list[LoadResult]:
+    """One request at a time, taking the senders in turn, `gap_s` after each answer: each
+    sender's requests are measured at the same moments as the others', so the machine's drift
+    hits every sender alike; the gap lets whatever a proxy does after answering (a success
+    callback, say) finish before the next request, to any proxy, starts. Each cycle starts one
+    sender further on (A B C, B C A, C A B, ...), so no sender always comes first."""
+    results = [LoadResult(1) for _ in sends]
+    start = time.perf_counter()
+    deadline = start + time_limit_s
+    for number in range(total_each):
+        first = number % len(sends)
+        for send, result in zip(sends[first:] + sends[:first], results[first:] + results[:first], strict=True):
+            if time.perf_counter() > deadline:
+                result.timed_out = True
+                continue
+            await timed(send, number, result)
+            await asyncio.sleep(gap_s)
+    for result in results:
+        result.wall_s = time.perf_counter() - start
+    return results
 
 
 def chat_sender(session: aiohttp.ClientSession, base_url: str, body: bytes) -> Sender:

@@ -4,14 +4,19 @@ Four configurations, each its own proxy (one worker, mock deployments) kept aliv
 run: no callbacks, this plugin (traces + metrics over OTLP/gRPC, default settings), litellm's
 "otel" callback v1, and v2 (LITELLM_OTEL_V2=true). The proxies share one CPU core and only
 one is under load at a time; the load generator and the OTLP receivers run on the other core.
-Each round measures every configuration in turn (A B C D A B C D ...):
+A round first takes each configuration in turn through its saturation phase (A B C D):
 
-    warm-up (c=16) | settle | [CPU meter on] c=1 phase | c=16 phase | settle [CPU meter off]
+    warm-up (c=16) | settle | [CPU meter on] c=16 phase | settle [CPU meter off]
+
+then measures lone requests to all of them at once, alternating request by request
+(A B C D, B C D A, ..., a short idle gap after each answer), so that the latency differences
+are taken at the same moments and the machine's drift cancels out of them:
+
+    [CPU meters on] c=1, alternating | settle [CPU meters off]
 
 The settle pauses let batch exporters (5 s schedule by default) send what a phase queued, so
-that export work is billed to the configuration that caused it, and so that the c=1 phase
-(latency) never shares the core with the export of a busier phase. Results are medians over
-rounds.
+that export work is billed to the configuration that caused it, and so that no phase shares
+the core with the export of a busier one. Results are medians over rounds.
 
     python -m bench.run [--rounds 6] [--requests 3000] [--warmup 200] [--quick] [--configs none,plugin]
 """
@@ -62,6 +67,9 @@ CONFIGURATIONS = (
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
     Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}),
+    Configuration("floor", "the plugin's spans and histograms alone (output floor)",
+                  ("bench.floor_logger.proxy_handler_instance",),
+                  {"PYTHONPATH": str(harness.REPO), "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
     Configuration("plugin-no-export", "litellm_cost_otel, exporters none (no export, no metrics)", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
     Configuration("plugin-lean", "litellm_cost_otel, openinference: false", (harness.PLUGIN,),
@@ -97,6 +105,13 @@ class Subject:
     rss_end_mb: float = float("nan")
     spans: int = 0
 
+    def count(self, *phases: LoadResult) -> None:
+        for phase in phases:
+            self.sent += phase.sent
+            self.errors += phase.errors
+            if phase.timed_out:
+                print(f"  warning: {self.configuration.name}: a phase hit its time limit", file=sys.stderr)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -105,6 +120,7 @@ class Plan:
     requests_c1: int
     warmup: int
     settle_s: float
+    gap_s: float
     quick: bool
 
 
@@ -113,7 +129,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
     parser.add_argument("--rounds", type=int, default=6,
                         help="rounds of A B C D (default 6: the fewest with a 95%% interval of the median)")
     parser.add_argument("--requests", type=int, default=3000, help="requests per c=16 phase (default 3000)")
-    parser.add_argument("--requests-c1", type=int, default=500, help="requests per c=1 phase (default 500)")
+    parser.add_argument("--requests-c1", type=int, default=500,
+                        help="lone requests per configuration and round (default 500)")
+    parser.add_argument("--gap-ms", type=float, default=5.0,
+                        help="idle ms after each lone request, before the next to any proxy (default 5)")
     parser.add_argument("--warmup", type=int, default=200,
                         help="warm-up requests before each measurement (default 200)")
     parser.add_argument("--settle", type=float, default=6.0,
@@ -129,15 +148,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
     if unknown or not names:
         parser.error(f"unknown configuration(s) {unknown}; choose from {','.join(BY_NAME)}")
     if args.quick:
-        plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, quick=True)
+        plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, gap_s=args.gap_ms / 1000,
+                    quick=True)
     else:
-        plan = Plan(args.rounds, args.requests, args.requests_c1, args.warmup, args.settle, quick=False)
-    if min(plan.rounds, plan.requests, plan.requests_c1) < 1 or plan.warmup < 0 or plan.settle_s < 0:
+        plan = Plan(args.rounds, args.requests, args.requests_c1, args.warmup, args.settle, args.gap_ms / 1000,
+                    quick=False)
+    if min(plan.rounds, plan.requests, plan.requests_c1) < 1 or min(plan.warmup, plan.settle_s, plan.gap_s) < 0:
         parser.error("rounds and request counts must be positive")
     return plan, [BY_NAME[name] for name in names], args.output
 
 
-async def measure(subject: Subject, plan: Plan, first_round: bool) -> Measurement:
+async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> tuple[LoadResult, float]:
+    """One configuration's saturation phase: the phase, and the proxy's CPU ms over it."""
     proxy, pid = subject.proxy, subject.proxy.process.pid  # type: ignore[union-attr]
     async with harness.client_session(proxy.master_key, CONCURRENCY) as session:
         send = harness.chat_sender(session, proxy.base_url, harness.chat_body())
@@ -146,24 +168,41 @@ async def measure(subject: Subject, plan: Plan, first_round: bool) -> Measuremen
         if first_round:
             subject.rss_start_mb = harness.rss_mb(pid)
         cpu_before = harness.cpu_seconds(pid)
-        c1 = await harness.closed_loop(send, plan.requests_c1, 1, harness.phase_time_limit(plan.requests_c1))
         c16 = await harness.closed_loop(send, plan.requests, CONCURRENCY, harness.phase_time_limit(plan.requests))
         await asyncio.sleep(plan.settle_s)
         cpu_ms = (harness.cpu_seconds(pid) - cpu_before) * 1000
     harness.check_alive(proxy)
-    for phase in (warmup, c1, c16):
-        subject.sent += phase.sent
-        subject.errors += phase.errors
-        if phase.timed_out:
-            print(f"  warning: {subject.configuration.name}: a phase hit its time limit", file=sys.stderr)
-    measured = c16.sent + c1.sent
-    return Measurement(c16, c1, cpu_ms / measured if measured else float("nan"))
+    subject.count(warmup, c16)
+    return c16, cpu_ms
+
+
+async def measure_c1(subjects: list[Subject], plan: Plan) -> list[tuple[LoadResult, float]]:
+    """Every configuration's lone requests, taken in turn request by request (see
+    `harness.alternating`): each phase, and each proxy's CPU ms over it and the settle after."""
+    pids = [subject.proxy.process.pid for subject in subjects]  # type: ignore[union-attr]
+    async with contextlib.AsyncExitStack() as stack:
+        sends = []
+        for subject in subjects:
+            session = await stack.enter_async_context(harness.client_session(subject.proxy.master_key, 1))
+            sends.append(harness.chat_sender(session, subject.proxy.base_url, harness.chat_body()))
+        cpu_before = [harness.cpu_seconds(pid) for pid in pids]
+        phases = await harness.alternating(sends, plan.requests_c1, plan.gap_s,
+                                           harness.phase_time_limit(plan.requests_c1 * len(subjects)))
+        await asyncio.sleep(plan.settle_s)
+        cpu_ms = [(harness.cpu_seconds(pid) - before) * 1000 for pid, before in zip(pids, cpu_before, strict=True)]
+    for subject, phase in zip(subjects, phases, strict=True):
+        harness.check_alive(subject.proxy)
+        subject.count(phase)
+    return list(zip(phases, cpu_ms, strict=True))
 
 
 async def run_rounds(subjects: list[Subject], plan: Plan) -> None:
     for number in range(plan.rounds):
-        for subject in subjects:
-            m = await measure(subject, plan, first_round=number == 0)
+        saturated = [await measure_c16(subject, plan, first_round=number == 0) for subject in subjects]
+        lone = await measure_c1(subjects, plan)
+        for subject, (c16, c16_cpu_ms), (c1, c1_cpu_ms) in zip(subjects, saturated, lone, strict=True):
+            measured = c16.sent + c1.sent
+            m = Measurement(c16, c1, (c16_cpu_ms + c1_cpu_ms) / measured if measured else float("nan"))
             subject.measurements.append(m)
             print(f"round {number + 1}/{plan.rounds} {subject.configuration.name:8} "
                   f"{m.c16.throughput:7.1f} req/s  CPU {m.cpu_ms_per_request:5.2f} ms/req  "
@@ -210,7 +249,9 @@ def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: s
         f"- Machine: {harness.machine()}; {cores.describe()}",
         f"- Method: one proxy per configuration (1 worker, `mock_response` deployment), interleaved "
         f"{' '.join(s.configuration.name for s in subjects)} x {plan.rounds} rounds; each: {plan.warmup} warm-up, "
-        f"{plan.requests} requests at c={CONCURRENCY}, {plan.requests_c1} at c=1, {plan.settle_s:g} s settles; "
+        f"{plan.requests} requests at c={CONCURRENCY}; then {plan.requests_c1} lone requests each, alternating "
+        f"between the proxies request by request with {plan.gap_s * 1000:g} ms idle after each; "
+        f"{plan.settle_s:g} s settles; "
         "closed-loop aiohttp client; spans over OTLP/gRPC to a local receiver; medians over rounds",
         "- CPU ms/request: proxy utime+stime (/proc/PID/stat, children included) over the c=1 and c=16 "
         "phases and the settle after them, divided by their requests; +CPU and +p50 are medians of "

@@ -1,10 +1,13 @@
-"""The benchmark's confidence interval of the median, which its PASS/FAIL verdicts rest on."""
+"""The benchmark's confidence interval of the median, which its PASS/FAIL verdicts rest on, and
+its alternating lone-request phase, which its latency differences rest on."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 
-from bench.harness import median_interval
+from bench.harness import Sender, alternating, median_interval
 
 
 def test_the_interval_is_the_binomial_order_statistics() -> None:
@@ -19,3 +22,24 @@ def test_too_few_rounds_give_no_interval() -> None:
     assert all(math.isnan(bound) for bound in median_interval([]))
     # A NaN round (no throughput measured) is left out, not counted.
     assert all(math.isnan(bound) for bound in median_interval([1.0] * 5 + [math.nan]))
+
+
+def test_lone_requests_alternate_one_at_a_time_with_the_gap_after_each() -> None:
+    log: list[tuple[str, str, int, float]] = []
+
+    def sender(name: str, fails: set[int]) -> Sender:
+        async def send(number: int) -> bool:
+            log.append(("start", name, number, time.perf_counter()))
+            await asyncio.sleep(0.001)
+            log.append(("end", name, number, time.perf_counter()))
+            return number not in fails
+        return send
+
+    results = asyncio.run(alternating([sender("a", set()), sender("b", {1})], 3, gap_s=0.02, time_limit_s=30))
+    starts = [(name, number) for event, name, number, _ in log if event == "start"]
+    assert starts == [("a", 0), ("b", 0), ("b", 1), ("a", 1), ("a", 2), ("b", 2)]  # each cycle rotated
+    assert [event for event, *_ in log] == ["start", "end"] * 6  # never two requests at once
+    idle = [log[i + 1][3] - log[i][3] for i in range(1, len(log) - 1, 2)]  # each end to the next start
+    assert min(idle) >= 0.02
+    assert [(r.sent, r.errors, len(r.latencies_s)) for r in results] == [(3, 0, 3), (3, 1, 2)]
+    assert all(latency >= 0.001 for r in results for latency in r.latencies_s)
