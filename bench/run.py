@@ -1,15 +1,17 @@
 """Side-by-side benchmark: what each kind of telemetry costs the real LiteLLM proxy.
 
-Four configurations, each its own proxy (one worker, mock deployments) kept alive for the whole
+Five configurations, each its own proxy (one worker, mock deployments) kept alive for the whole
 run: no callbacks, this plugin (traces + metrics over OTLP/gRPC, default settings), litellm's
-"otel" callback v1, and v2 (LITELLM_OTEL_V2=true). The proxies share one CPU core and only
-one is under load at a time; the load generator and the OTLP receivers run on the other core.
-A round first takes each configuration in turn through its saturation phase (A B C D):
+"otel" callback v1, v2 (LITELLM_OTEL_V2=true), and the plugin's output emitted alone (its
+spans and histograms without its reading of the hooks: what that output costs through the
+SDK). The proxies share one CPU core and only one is under load at a time; the load
+generator and the OTLP receivers run on the other core.
+A round first takes each configuration in turn through its saturation phase (A B C D E):
 
     warm-up (c=16) | settle | [CPU meter on] c=16 phase | settle [CPU meter off]
 
 then measures lone requests to all of them at once, alternating request by request
-(A B C D, B C D A, ..., a short idle gap after each answer), so that the latency differences
+(A B C D E, B C D E A, ..., a short idle gap after each answer), so that the latency differences
 are taken at the same moments and the machine's drift cancels out of them:
 
     [CPU meters on] c=1, alternating | settle [CPU meters off]
@@ -58,18 +60,21 @@ CONFIGURATIONS = (
                   {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
     Configuration("otel-v1", 'litellm "otel" v1', ("otel",)),
     Configuration("otel-v2", 'litellm "otel" v2', ("otel",), {"LITELLM_OTEL_V2": "true"}),
-    # Diagnostics, not in the default run: litellm's own cost of calling a callback's hooks,
-    # the least any SDK-based span plugin costs (one span, four attributes, no metrics),
-    # the plugin with exporters `none` (records and spans made, nothing exported, no metrics),
+    # The plugin's output alone: what its two spans and three histograms cost through the SDK.
+    Configuration("floor", "the plugin's spans and histograms alone (output floor)",
+                  ("bench.floor_logger.proxy_handler_instance",),
+                  {"PYTHONPATH": str(harness.REPO), "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
+    # Diagnostics, not in the default run: a second proxy without callbacks (how far two
+    # identical proxies differ), litellm's own cost of calling a callback's hooks, the least
+    # any SDK-based span plugin costs (one span, four attributes, no metrics), the plugin
+    # with exporters `none` (records and spans made, nothing exported, no metrics),
     # the plugin without the OpenInference twins (fewer attributes to make, encode, send), and
     # that with no metrics either (for a Collector that derives them from the spans).
+    Configuration("none-again", "no callbacks, a second proxy", (), exports=False),
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
     Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}),
-    Configuration("floor", "the plugin's spans and histograms alone (output floor)",
-                  ("bench.floor_logger.proxy_handler_instance",),
-                  {"PYTHONPATH": str(harness.REPO), "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}),
     Configuration("plugin-no-export", "litellm_cost_otel, exporters none (no export, no metrics)", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}, exports=False),
     Configuration("plugin-lean", "litellm_cost_otel, openinference: false", (harness.PLUGIN,),
@@ -79,7 +84,7 @@ CONFIGURATIONS = (
                   {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none",
                    "LITELLM_COST_OTEL_OPENINFERENCE": "false"}),
 )
-DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2")
+DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2", "floor")
 BY_NAME = {configuration.name: configuration for configuration in CONFIGURATIONS}
 
 
@@ -127,7 +132,7 @@ class Plan:
 def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], Path]:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=6,
-                        help="rounds of A B C D (default 6: the fewest with a 95%% interval of the median)")
+                        help="rounds of A B C D E (default 6: the fewest with a 95%% interval of the median)")
     parser.add_argument("--requests", type=int, default=3000, help="requests per c=16 phase (default 3000)")
     parser.add_argument("--requests-c1", type=int, default=500,
                         help="lone requests per configuration and round (default 500)")
