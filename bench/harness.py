@@ -9,8 +9,11 @@ import importlib.metadata
 import math
 import os
 import platform
+import select
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from typing import Any
 
 import aiohttp
 import yaml
+
+from litellm_cost_otel.devtools.proxy import free_port
 
 PLUGIN = "litellm_cost_otel.proxy_handler_instance"
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +42,36 @@ def mock_deployment(group: str = "fast") -> dict[str, Any]:
     """A deployment answered by litellm's mock_response: no network, the proxy's own work only."""
     return {"model_name": group, "litellm_params": {"model": "mistral/mistral-small-latest", "api_key": "x",
                                                     "mock_response": "hi"}}
+
+
+def http_deployment(api_base: str, group: str = "fast") -> dict[str, Any]:
+    """A deployment that calls an OpenAI-compatible server: a real upstream HTTP call, priced."""
+    return {"model_name": group, "litellm_params": {"model": "openai/local-model", "api_base": api_base,
+                                                    "api_key": "x", "input_cost_per_token": 0.0000002,
+                                                    "output_cost_per_token": 0.0000006}}
+
+
+class FakeLLMProcess:
+    """The repo's fake OpenAI-compatible server in a process of its own (so that its work never
+    holds the load generator's GIL); it inherits the caller's CPU affinity."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "litellm_cost_otel.devtools.fake_llm", str(free_port())],
+            stdout=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
+        line = self._process.stdout.readline().strip() if ready and self._process.stdout else ""
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the fake LLM server did not start within {timeout_s:g} s")
+        self.base_url = line
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
 
 
 def write_proxy_config(path: Path, callbacks: Sequence[str], model_list: list[dict[str, Any]],

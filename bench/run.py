@@ -43,6 +43,11 @@ from .harness import LoadResult, fmt, median
 from .receiver import ReceiverProcess
 
 CONCURRENCY = 16
+UPSTREAMS = {
+    "mock": "`mock_response` deployment",
+    "http": "a deployment calling an OpenAI-compatible HTTP server on 127.0.0.1 (the repo's fake LLM, "
+            "its own process on the client's core)",
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ class Plan:
     settle_s: float
     gap_s: float
     quick: bool
+    upstream: str = "mock"  # "mock": mock_response; "http": a local OpenAI-compatible server
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], Path]:
@@ -142,6 +148,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
                         help="warm-up requests before each measurement (default 200)")
     parser.add_argument("--settle", type=float, default=6.0,
                         help="seconds of idle after warm-up and after the phases (default 6: > the 5 s export delay)")
+    parser.add_argument("--upstream", choices=("mock", "http"), default="mock",
+                        help="what answers: litellm's mock_response (default, the targets' workload), or an "
+                             "OpenAI-compatible HTTP server on 127.0.0.1 in its own process (a real upstream call)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of about two minutes: 2 rounds, 300/100 requests, 50 warm-up, 2 s settle")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGURATIONS),
@@ -154,10 +163,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
         parser.error(f"unknown configuration(s) {unknown}; choose from {','.join(BY_NAME)}")
     if args.quick:
         plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, gap_s=args.gap_ms / 1000,
-                    quick=True)
+                    quick=True, upstream=args.upstream)
     else:
         plan = Plan(args.rounds, args.requests, args.requests_c1, args.warmup, args.settle, args.gap_ms / 1000,
-                    quick=False)
+                    quick=False, upstream=args.upstream)
     if min(plan.rounds, plan.requests, plan.requests_c1) < 1 or min(plan.warmup, plan.settle_s, plan.gap_s) < 0:
         parser.error("rounds and request counts must be positive")
     return plan, [BY_NAME[name] for name in names], args.output
@@ -252,7 +261,7 @@ def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: s
     lines += [
         f"- Run: {started}, {minutes:.1f} min; {harness.versions()}",
         f"- Machine: {harness.machine()}; {cores.describe()}",
-        f"- Method: one proxy per configuration (1 worker, `mock_response` deployment), interleaved "
+        f"- Method: one proxy per configuration (1 worker, {UPSTREAMS[plan.upstream]}), interleaved "
         f"{' '.join(s.configuration.name for s in subjects)} x {plan.rounds} rounds; each: {plan.warmup} warm-up, "
         f"{plan.requests} requests at c={CONCURRENCY}; then {plan.requests_c1} lone requests each, alternating "
         f"between the proxies request by request with {plan.gap_s * 1000:g} ms idle after each; "
@@ -297,6 +306,9 @@ def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: s
             fmt(median(m.c16.percentile_ms(99) for m in ms), 1),
         ]) + " |")
     lines += ["", *targets(subjects, baseline)]
+    if plan.upstream != "mock":
+        lines += ["", "The targets are set for the `mock_response` workload; this run's upstream is a real HTTP "
+                  "call, so its verdicts are for information."]
     lines += ["", "A single run on a shared 2-core machine varies by ±15%: quote only medians of interleaved rounds, "
               "and prefer CPU ms/request, which is steadier than throughput."]
     return "\n".join(lines)
@@ -352,10 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="litellm-cost-otel-bench-"))
     subjects: list[Subject] = []
     receivers = ReceiverProcess([c.name for c in configurations])
+    upstream = harness.FakeLLMProcess() if plan.upstream == "http" else None
+    deployment = harness.http_deployment(upstream.base_url) if upstream else harness.mock_deployment()
     try:
         for configuration in configurations:
             config = harness.write_proxy_config(work / f"{configuration.name}.yaml", configuration.callbacks,
-                                                [harness.mock_deployment()])
+                                                [deployment])
             env = {**configuration.env, "PYTHONFAULTHANDLER": "1"}  # a crash leaves its tracebacks in the log
             if configuration.exports:
                 env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": receivers.endpoints[configuration.name],
@@ -393,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 subject.proxy.stop()
                 subject.proxy.client.close()
         receivers.stop()
+        if upstream is not None:
+            upstream.stop()
     for log in work.iterdir():  # a clean run leaves nothing behind
         log.unlink()
     work.rmdir()
