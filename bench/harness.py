@@ -23,8 +23,6 @@ from typing import Any
 import aiohttp
 import yaml
 
-from litellm_cost_otel.devtools.proxy import free_port
-
 PLUGIN = "litellm_cost_otel.proxy_handler_instance"
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results.md")
@@ -51,20 +49,24 @@ def http_deployment(api_base: str, group: str = "fast") -> dict[str, Any]:
                                                     "output_cost_per_token": 0.0000006}}
 
 
+def line_within(process: subprocess.Popen[str], timeout_s: float) -> str:
+    """The next line a helper process prints, or "" if none comes within `timeout_s`."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout_s)
+    return process.stdout.readline() if ready else ""
+
+
 class FakeLLMProcess:
     """The repo's fake OpenAI-compatible server in a process of its own (so that its work never
     holds the load generator's GIL); it inherits the caller's CPU affinity."""
 
     def __init__(self, timeout_s: float = 30.0) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "litellm_cost_otel.devtools.fake_llm", str(free_port())],
-            stdout=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
-        line = self._process.stdout.readline().strip() if ready and self._process.stdout else ""
-        if not line.startswith("http://"):
+        self._process = subprocess.Popen(  # port 0: it binds a free one and prints its URL
+            [sys.executable, "-m", "litellm_cost_otel.devtools.fake_llm", "0"], stdout=subprocess.PIPE, text=True)
+        self.base_url = line_within(self._process, timeout_s).strip()
+        if not self.base_url.startswith("http://"):
             self.stop()
             raise RuntimeError(f"the fake LLM server did not start within {timeout_s:g} s")
-        self.base_url = line
 
     def stop(self) -> None:
         self._process.terminate()
@@ -72,6 +74,7 @@ class FakeLLMProcess:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            self._process.wait()
 
 
 def write_proxy_config(path: Path, callbacks: Sequence[str], model_list: list[dict[str, Any]],
@@ -301,11 +304,12 @@ async def alternating(sends: list[Sender], total_each: int, gap_s: float, time_l
     callback, say) finish before the next request, to any proxy, starts. Each cycle starts one
     sender further on (A B C, B C A, C A B, ...), so no sender always comes first."""
     results = [LoadResult(1) for _ in sends]
+    pairs = list(zip(sends, results, strict=True))
     start = time.perf_counter()
     deadline = start + time_limit_s
     for number in range(total_each):
-        first = number % len(sends)
-        for send, result in zip(sends[first:] + sends[:first], results[first:] + results[:first], strict=True):
+        first = number % len(pairs)
+        for send, result in pairs[first:] + pairs[:first]:
             if time.perf_counter() > deadline:
                 result.timed_out = True
                 continue

@@ -12,12 +12,13 @@ on its standard input with {"NAME": spans received so far, ...}; it exits at end
 from __future__ import annotations
 
 import json
-import select
 import subprocess
 import sys
 from collections.abc import Sequence
 
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+from .harness import line_within
 
 
 class CountingReceiver(OtlpReceiver):
@@ -55,9 +56,7 @@ class ReceiverProcess:
         self.endpoints: dict[str, str] = self._read_json()
 
     def _read_json(self) -> dict[str, str]:
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], self._timeout_s)
-        line = self._process.stdout.readline() if ready else ""
+        line = line_within(self._process, self._timeout_s)
         if not line:
             self.stop()
             raise RuntimeError("the OTLP receiver process did not answer")
