@@ -46,8 +46,8 @@ $(OLDEST_VENV)/.installed: pyproject.toml constraints-oldest.txt
 	touch $@
 
 compat: $(OLDEST_VENV)/.installed
-	$(OLDEST_VENV)/bin/python -m pytest tests/test_proxy_spans.py tests/test_registration.py \
-		tests/test_in_process.py tests/test_faults.py
+	$(OLDEST_VENV)/bin/python -m pytest tests/test_proxy_spans.py tests/test_routes.py tests/test_trust_boundary.py \
+		tests/test_registration.py tests/test_in_process.py tests/test_faults.py tests/test_logger.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .ruff_cache .hypothesis

@@ -19,7 +19,8 @@ from opentelemetry.trace import SpanKind
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel import metrics
-from litellm_cost_otel.record import Attempt, Attribution, Request, Usage, time_ns_of
+from litellm_cost_otel.model import Attempt, Attribution, Request, Usage
+from litellm_cost_otel.readers import time_ns_of
 from litellm_cost_otel.settings import Settings
 from litellm_cost_otel.telemetry import build_meter_provider, build_tracer_provider
 
@@ -30,7 +31,7 @@ def template() -> Request:
                       deployment_model="mistral/mistral-small-latest", provider="mistral",
                       api_base="https://api.mistral.ai/v1", cost_usd=1e-6, usage=Usage(10, 20, 30),
                       finish_reasons=("stop",), response_id="chatcmpl-0")
-    return Request(call_id="call-0", received_ns=0, end_ns=1, requested_group="fast", served_group="fast",
+    return Request(call_id="call-0", received_ns=0, end_ns=1, model_group="fast", requested_model="fast",
                    attempts=[attempt], attribution=Attribution(team_alias="payments"))
 
 

@@ -2,9 +2,9 @@
 
 Feeds the plugin's hooks the kwargs the proxy passes for one successful request
 (`async_pre_call_deployment_hook` -> `async_post_call_success_deployment_hook` ->
-`async_log_success_event`, as in tests/test_record.py), with a real SDK TracerProvider
+`async_log_success_event`, litellm_cost_otel.devtools.hook_kwargs), with a real SDK TracerProvider
 (BatchSpanProcessor, an exporter that discards) and a real MeterProvider (in-memory reader).
-Then times each step of that work on its own: record extraction, attribute mapping, span
+Then times each step of that work on its own: reading and lifecycle, attribute mapping, span
 creation, metrics; and, off the request path, the OTLP encoding the export thread does.
 
     python -m bench.micro [--iterations 20000] [--repeats 5] [--quick] [--profile]
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import datetime
 import gc
 import pstats
 import statistics
@@ -39,11 +38,13 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from litellm_cost_otel import attributes, record
+from litellm_cost_otel import attributes, readers
+from litellm_cost_otel.devtools.hook_kwargs import ProxyHooks, proxy_hooks
 from litellm_cost_otel.encoding import KeyValueCache, encode_spans
+from litellm_cost_otel.lifecycle import Lifecycle
 from litellm_cost_otel.logger import CostOtelLogger
 from litellm_cost_otel.metrics import MetricsRecorder
-from litellm_cost_otel.record import Request
+from litellm_cost_otel.model import Request
 from litellm_cost_otel.settings import Settings
 from litellm_cost_otel.spans import SpanWriter
 from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE
@@ -60,29 +61,8 @@ class DiscardingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-@dataclass
-class Hooks:
-    """The arguments of one proxy request's hooks (the shape of tests/test_record.py)."""
-
-    start: dict[str, Any]
-    success: dict[str, Any]
-    start_time: datetime.datetime
-    end_time: datetime.datetime
-
-
-def hooks_for(number: int) -> Hooks:
-    psr = {"body": {"model": "fast"}}  # the proxy's per-request dict: one object in every hook
-    metadata = {"model_group": "fast", "litellm_received_at": datetime.datetime.now(datetime.timezone.utc),
-                "user_api_key_team_alias": "payments", "user_api_key_hash": "h" * 64, "headers": {}}
-    messages = [{"role": "user", "content": "Say hello."}]
-    call_id = f"call-{number}"
-    start = {"litellm_call_id": call_id, "model": "mistral/mistral-small-latest", "metadata": metadata,
-             "proxy_server_request": psr, "messages": messages}
-    success = {"litellm_call_id": call_id, "response_cost": 0.5, "messages": messages,
-               "litellm_params": {"metadata": metadata, "proxy_server_request": psr},
-               "standard_logging_object": {"model_group": "fast"}}
-    now = datetime.datetime.now()
-    return Hooks(start, success, now, now)
+def hooks_for(number: int) -> ProxyHooks:
+    return proxy_hooks(call_id=f"call-{number}")
 
 
 def model_response() -> Any:
@@ -126,23 +106,23 @@ async def time_hooks(plugin: CostOtelLogger, response: Any, iterations: int) -> 
 
 # --- the steps, one at a time ----------------------------------------------------------------
 
-STEP_NAMES = ("record", "attributes", "spans", "metrics")
+STEP_NAMES = ("readers", "attributes", "spans", "metrics")
+LIMIT = Settings().max_value_chars
 
 
-def extract_request(hooks: Hooks, response: Any) -> Request:
-    """The record extraction the hooks do for one request (litellm_cost_otel.record)."""
-    start = hooks.start
-    now = record.now_ns()
-    request = Request(call_id=record.call_id_of(start) or "", received_ns=record.received_ns_of(start) or now,
-                      requested_group=record.requested_group_of(start), parent=record.parent_hint_of(start),
-                      attribution=record.attribution_of(start))
-    attempt = record.new_attempt(start, 1, CALL_TYPE, now)
-    request.attempts.append(attempt)
-    record.apply_response(attempt, response)
-    attempt.end_ns = record.now_ns()
-    record.apply_success_event(request, attempt, hooks.success, response, record.time_ns_of(hooks.end_time) or now)
-    record.cost_of(hooks.success)
-    return request
+def extract_request(lifecycle: Lifecycle, hooks: ProxyHooks, response: Any) -> Request:
+    """What the hooks read and decide for one request (readers and lifecycle)."""
+    start, success = readers.hook_args(hooks.start), readers.hook_args(hooks.success)
+    key = readers.request_key(start)
+    assert key is not None
+    now = time.time_ns()
+    attempt = readers.new_attempt(start, CALL_TYPE, now, LIMIT)
+    lifecycle.attempt_started(key, start.proxy_request, lambda: readers.new_request(start, now, LIMIT), attempt, now)
+    lifecycle.attempt_answered(key, readers.answer_of(response, LIMIT), time.time_ns())
+    now = time.time_ns()
+    return lifecycle.request_succeeded(
+        key, lambda: readers.new_request(success, now, LIMIT), lambda at: readers.new_attempt(success, None, at, LIMIT),
+        readers.success_of(success, response, hooks.start_time, hooks.end_time, LIMIT), now)
 
 
 def map_attributes(request: Request, attribution: frozenset[str]) -> None:
@@ -160,12 +140,13 @@ def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, 
     writer = SpanWriter(discarding_tracer_provider().get_tracer(INSTRUMENTATION_SCOPE), settings.attribution)
     meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter(INSTRUMENTATION_SCOPE)
     recorder = MetricsRecorder(meter, settings.metrics_max_values_per_dimension, settings.metrics_team_dimension)
+    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
     totals = dict.fromkeys(STEP_NAMES, 0)
     clock = time.perf_counter_ns
     for number in range(iterations):
         hooks = hooks_for(number)
         t0 = clock()
-        request = extract_request(hooks, response)
+        request = extract_request(lifecycle, hooks, response)
         t1 = clock()
         map_attributes(request, settings.attribution)
         t2 = clock()
@@ -173,7 +154,7 @@ def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, 
         t3 = clock()
         recorder.record(request)
         t4 = clock()
-        totals["record"] += t1 - t0
+        totals["readers"] += t1 - t0
         totals["attributes"] += t2 - t1
         totals["spans"] += t3 - t2
         totals["metrics"] += t4 - t3
@@ -187,6 +168,7 @@ def varied_requests_spans(settings: Settings, requests: int) -> list[ReadableSpa
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     writer = SpanWriter(provider.get_tracer(INSTRUMENTATION_SCOPE), settings.attribution)
+    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
     for number in range(requests):
         prompt, completion = 5 + number * 7 % 400, 5 + number * 13 % 300
         response = litellm.ModelResponse(
@@ -195,7 +177,7 @@ def varied_requests_spans(settings: Settings, requests: int) -> list[ReadableSpa
             usage={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
         hooks = hooks_for(number)
         hooks.success["response_cost"] = prompt * 1e-7 + completion * 3e-7
-        writer.emit(extract_request(hooks, response))
+        writer.emit(extract_request(lifecycle, hooks, response))
     return list(exporter.get_finished_spans())
 
 
@@ -258,7 +240,7 @@ def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
     whole = sum(results.hooks.values())
     steps = results.steps
     span_creation = steps["spans"] - steps["attributes"]
-    rest = whole - steps["record"] - steps["spans"] - steps["metrics"]
+    rest = whole - steps["readers"] - steps["spans"] - steps["metrics"]
 
     def row(name: str, ns: float, note: str = "") -> str:
         return f"| {name} | {ns / 1000:.1f} | {ns / whole:.0%} | {note} |"
@@ -275,12 +257,12 @@ def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
         "|---|---|---|---|",
         row("**whole request through the hooks**", whole, "what the proxy's event loop pays"),
         *(row(f"hook `{name}`", results.hooks[name]) for name in HOOK_NAMES),
-        row("record extraction (`record`)", steps["record"]),
+        row("reading and lifecycle (`readers`, `lifecycle`)", steps["readers"]),
         row("attribute mapping (`attributes`)", steps["attributes"]),
         row("span creation (`spans`, without the mapping)", span_creation,
             "SDK spans, contexts, the batch processor's queue"),
         row("metrics (`metrics`)", steps["metrics"]),
-        row("the rest: hooks, tracker, error containment", rest, "the whole less the four steps"),
+        row("the rest: hooks, error containment", rest, "the whole less the four steps"),
         "",
         f"Off the request path, on the export thread (it shares the GIL with the event loop): OTLP protobuf "
         f"encoding of one request's spans {results.encoding / 1000:.1f} µs with the plugin's key-value cache "

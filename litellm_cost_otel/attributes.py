@@ -17,11 +17,13 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from .record import Attempt, Attribution, Message, Request, server_address_of
+from .model import UNKNOWN_GROUP, Attempt, Attribution, Message, Request
+from .readers import server_address_of
 
 # --- this plugin's own names (litellm.*, and the seed tutorial's llm.* names) ----------------
 CALL_ID = "litellm.call_id"
 MODEL_GROUP = "litellm.model_group"
+REQUESTED_MODEL = "litellm.requested_model"
 SERVED_MODEL_GROUP = "litellm.served_model_group"
 ATTEMPTS = "litellm.attempts"
 FALLBACKS = "litellm.fallbacks"
@@ -37,6 +39,7 @@ KEY_HASH = "litellm.key.hash"
 USER_ID = "litellm.user.id"
 END_USER_ID = "litellm.end_user.id"
 REQUEST_TAGS = "litellm.request.tags"
+CLOCK_ADJUSTED = "litellm_cost_otel.clock_adjusted"
 COST_USD = "llm.usage.cost_usd"
 COST_MICRO_USD = "llm.usage.cost_micro_usd"
 LATENCY_MS = "llm.latency_ms"
@@ -117,12 +120,16 @@ REQUEST_SPAN_PREFIX = "litellm.request"
 
 
 def request_span_name(request: Request) -> str:
-    return f"{REQUEST_SPAN_PREFIX} {request.requested_group or 'unknown'}"
+    """`litellm.request {group}` for a configured group; just `litellm.request` otherwise, so
+    that no client-chosen model name makes a span name."""
+    group = request.model_group
+    return REQUEST_SPAN_PREFIX if group == UNKNOWN_GROUP else f"{REQUEST_SPAN_PREFIX} {group}"
 
 
 def attempt_span_name(attempt: Attempt) -> str:
-    """GenAI convention: `{gen_ai.operation.name} {gen_ai.request.model}`."""
-    model = attempt.request_model
+    """GenAI convention: `{gen_ai.operation.name} {gen_ai.request.model}`, with the model only
+    where the configuration bounds it (not on a wildcard route)."""
+    model = attempt.bounded_request_model
     return f"{attempt.operation} {model}" if model else attempt.operation
 
 
@@ -165,12 +172,16 @@ def request_attributes(request: Request, attribution: Collection[str] = (),
         COST_USD: cost,
         COST_MICRO_USD: round(cost * 1_000_000),
     }
-    _put(attributes, MODEL_GROUP, request.requested_group)
-    _put(attributes, SERVED_MODEL_GROUP, request.served_group if request.error_type is None else None)
+    attributes[MODEL_GROUP] = request.model_group
+    if request.requested_model != request.model_group:
+        _put(attributes, REQUESTED_MODEL, request.requested_model)
+    _put(attributes, SERVED_MODEL_GROUP, request.served_group)
     if request.end_ns is not None:
         attributes[LATENCY_MS] = (request.end_ns - request.received_ns) / 1e6
     _put(attributes, REQUEST_TIME_TO_FIRST_CHUNK, request.time_to_first_chunk_s)
     _put(attributes, ERROR_TYPE, request.error_type)
+    if request.clock_adjusted:
+        attributes[CLOCK_ADJUSTED] = True
     if attribution:
         attributes.update(attribution_attributes(request.attribution, attribution))
     if openinference:
@@ -240,4 +251,4 @@ def attempt_attributes(attempt: Attempt, openinference: bool = True) -> dict[str
 def all_names() -> set[str]:
     """Every attribute name defined above (for the documentation test)."""
     return {value for key, value in globals().items()
-            if key.isupper() and isinstance(value, str) and not key.endswith("_PREFIX")}
+            if key.isupper() and isinstance(value, str) and "." in value and not key.endswith("_PREFIX")}

@@ -2,8 +2,9 @@
 
 Instruments follow the GenAI conventions where they exist (names, units, advised buckets,
 `gen_ai.token.type`); cost, attempts, retries and fallbacks are this plugin's own. Every
-dimension is low-cardinality and capped: past `max_values` distinct values a dimension
-reports "_OTHER", so a client sending random model names cannot explode a metrics backend.
+dimension takes only bounded values: model groups are the configured ones (or "_unknown",
+never a client's model name), request models only where the configuration fixes them. Each
+is also capped: past `max_values` distinct values a dimension reports "_OTHER".
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import attributes as a
-from .record import Attempt, Request
+from .model import Attempt, Request
 
 TOKEN_USAGE = "gen_ai.client.token.usage"
 OPERATION_DURATION = "gen_ai.client.operation.duration"
@@ -123,38 +124,34 @@ class MetricsRecorder:
         return self._dimensions(**{
             a.GEN_AI_OPERATION_NAME: attempt.operation,
             a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(attempt.provider),
-            a.GEN_AI_REQUEST_MODEL: attempt.request_model,
+            a.GEN_AI_REQUEST_MODEL: attempt.bounded_request_model,
             a.MODEL_GROUP: attempt.model_group,
             a.ERROR_TYPE: attempt.error_type,
         })
 
     def record(self, request: Request) -> None:
-        answered = request.attempts[-1] if request.attempts and request.error_type is None else None
+        answered = request.answering_attempt
         team = request.attribution.team_alias if self._team_dimension else None
         request_dimensions = self._dimensions(**{
             a.GEN_AI_OPERATION_NAME: request.attempts[0].operation if request.attempts else None,
             a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(answered.provider) if answered else None,
-            a.MODEL_GROUP: request.requested_group,
-            a.SERVED_MODEL_GROUP: request.served_group if answered else None,
+            a.MODEL_GROUP: request.model_group,
+            a.SERVED_MODEL_GROUP: request.served_group,
             a.ERROR_TYPE: request.error_type,
             a.TEAM_ALIAS: team,
         })
         self._requests.add(1, request_dimensions)
         self._cost.add(request.cost_usd, request_dimensions)
-        previous: Attempt | None = None
         dimensions: dict[str, Any] = {}
         for attempt in request.attempts:
             dimensions = self._attempt_dimensions(attempt)
             outcome = "failure" if attempt.error_type else "success"
             self._attempts.add(1, {**dimensions, a.OUTCOME: outcome})
             if attempt.end_ns is not None:
-                self._duration.record(max(attempt.end_ns - attempt.start_ns, 0) / 1e9, dimensions)
-            if previous is not None and previous.error_type:
-                if attempt.fallback_depth > previous.fallback_depth:
-                    self._fallbacks.add(1, self._dimensions(**{a.MODEL_GROUP: previous.model_group}))
-                elif attempt.model_group == previous.model_group:
-                    self._retries.add(1, self._dimensions(**{a.MODEL_GROUP: attempt.model_group}))
-            previous = attempt
+                self._duration.record((attempt.end_ns - attempt.start_ns) / 1e9, dimensions)
+        for counted, kind in request.transitions():
+            totals = self._fallbacks if kind == "fallback" else self._retries
+            totals.add(1, self._dimensions(**{a.MODEL_GROUP: counted.model_group}))
         if answered is not None:  # the last attempt: `dimensions` are already its own
             usage = answered.usage
             for token_type, count in (("input", usage.input_tokens if usage else None),

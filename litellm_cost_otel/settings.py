@@ -38,6 +38,7 @@ class Settings:
     metrics_max_values_per_dimension: int = 100  # beyond it, values become "_OTHER"
     capture_content: bool = False  # gen_ai.input.messages / gen_ai.output.messages
     content_max_chars: int = 4096
+    max_value_chars: int = 256  # any other string read from the hooks (model names, ids, tags)
     openinference: bool = True  # OpenInference twins of the GenAI attributes (Phoenix)
 
 
@@ -82,6 +83,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "metrics_max_values_per_dimension": _positive(int),
     "capture_content": _parse_bool,
     "content_max_chars": _positive(int),
+    "max_value_chars": _positive(int),
     "openinference": _parse_bool,
 }
 # Setting name -> environment variable (and YAML key: the setting name itself).
@@ -94,6 +96,7 @@ ENV_NAMES = {
     "metrics_max_values_per_dimension": "LITELLM_COST_OTEL_METRICS_MAX_VALUES_PER_DIMENSION",
     "capture_content": "LITELLM_COST_OTEL_CAPTURE_CONTENT",
     "content_max_chars": "LITELLM_COST_OTEL_CONTENT_MAX_CHARS",
+    "max_value_chars": "LITELLM_COST_OTEL_MAX_VALUE_CHARS",
     "openinference": "LITELLM_COST_OTEL_OPENINFERENCE",
 }
 # The GenAI conventions' own switch for content capture is honoured too.

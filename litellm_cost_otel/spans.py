@@ -8,7 +8,6 @@ span of the request is current any more; so nothing here relies on "the active s
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -16,7 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import attributes
-from .record import Request
+from .model import Request
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -28,7 +27,7 @@ def caller_context() -> otel_context.Context | None:
     return None
 
 
-def _parent_context(hint: Any) -> tuple[otel_context.Context | None, SpanKind]:
+def _parent_context(hint: object) -> tuple[otel_context.Context | None, SpanKind]:
     """The parent of the request span, and that span's kind.
 
     - litellm's own proxy request span (its "otel" callback made one): our span is INTERNAL;

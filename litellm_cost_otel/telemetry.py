@@ -13,10 +13,13 @@ import importlib
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -88,15 +91,62 @@ def _disabled(environ: Mapping[str, str]) -> bool:
     return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+class RateLimitedLog:
+    """At most one log line per message key per interval, with a count of those suppressed."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, level: int, key: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last, suppressed = self._last.get(key, (float("-inf"), 0))
+            if now - last < self._interval_s:
+                self._last[key] = (last, suppressed + 1)
+                return
+            if len(self._last) > 1000:  # bounded, even under a storm of distinct errors
+                self._last.clear()
+            self._last[key] = (now, 0)
+        if suppressed:
+            message += f" ({suppressed} similar messages suppressed)"
+        self._logger.log(level, message, *args, exc_info=exc_info)
+
+
+def _encodable(span: ReadableSpan) -> bool:
+    try:
+        encode_spans([span]).SerializeToString()
+    except Exception:  # whatever the encoder rejects, this span cannot be exported
+        return False
+    return True
+
+
 class _CountingExporter(SpanExporter):
-    """Counts the spans of batches the backend did not take (collector down, rejected)."""
+    """Counts the spans of batches the backend did not take (collector down, rejected), and
+    keeps one span the encoder rejects from failing its whole batch: the rest are exported,
+    the rejected ones counted as dropped, with a rate-limited warning."""
 
     def __init__(self, inner: SpanExporter, on_drop: DropCounter) -> None:
         self._inner = inner
         self._on_drop = on_drop
+        self._log = RateLimitedLog(log)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self._inner.export(spans)
+        try:
+            result = self._inner.export(spans)
+        except Exception as error:  # an encoder error would otherwise lose the batch uncounted
+            exportable = [span for span in spans if _encodable(span)]
+            if len(exportable) in (0, len(spans)):  # no single span's fault: the batch is lost
+                lost, result = len(spans), SpanExportResult.FAILURE
+            else:
+                lost, result = len(spans) - len(exportable), self.export(exportable)
+            self._on_drop(lost, "export_failed")
+            self._log(logging.WARNING, f"export:{type(error).__name__}",
+                      "litellm_cost_otel: export raised %s (%s); %d of %d spans are lost and counted in "
+                      "litellm_cost_otel.spans.dropped", type(error).__name__, error, lost, len(spans))
+            return result
         if result is not SpanExportResult.SUCCESS:
             self._on_drop(len(spans), "export_failed")
         return result

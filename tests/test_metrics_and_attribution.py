@@ -19,6 +19,7 @@ from conftest import (
     LOCAL_OUTPUT_PRICE,
     PLUGIN,
     PROVIDER_KEY,
+    TEAM_KEYS,
     gateway_config,
     proxy_env,
     wait_for_request,
@@ -29,7 +30,6 @@ from litellm_cost_otel import attributes as a
 from litellm_cost_otel import metrics as m
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
 
-TEAM_KEYS = {"payments": f"sk-payments-{uuid.uuid4().hex}", "search": f"sk-search-{uuid.uuid4().hex}"}
 CAP = 20
 
 
@@ -180,24 +180,39 @@ def test_token_and_duration_histograms_use_the_genai_buckets(metrics_proxy: Lite
         assert {a.GEN_AI_OPERATION_NAME, a.GEN_AI_PROVIDER_NAME} <= set(point.attributes)
 
 
-def test_cardinality_cap_holds_under_500_distinct_end_users(metrics_proxy: LiteLLMProxy, receiver: Any) -> None:
+def test_junk_model_names_make_no_series_and_never_push_out_a_real_group(metrics_proxy: LiteLLMProxy,
+                                                                         receiver: Any) -> None:
+    """500 model names no configured group has (more than the dimension cap), from 500 end
+    users: one `_unknown` series, one span name, and a group first used afterwards keeps its
+    own series."""
     def one(index: int) -> Any:
         return send(metrics_proxy, "search", f"ghost-model-{index}", "Hello", user=f"end-user-{index}")
 
     with ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(one, range(500)))
     assert {r.status_code for r in responses} == {400}
-    last = responses[-1].headers["x-litellm-call-id"]
-    wait_for_request(receiver, last, attempts=0)
-    time.sleep(1.5)  # two export intervals
+    first_use = send(metrics_proxy, "search", "capable", f"Hello {uuid.uuid4().hex}")  # the first 'capable'
+    assert first_use.status_code == 200
+    wait_for_request(receiver, first_use.headers["x-litellm-call-id"], attempts=1)
+    last = wait_for_request(receiver, responses[-1].headers["x-litellm-call-id"], attempts=0)[0]
+    assert last.request.name == "litellm.request" and last.request.attributes[a.MODEL_GROUP] == "_unknown"
+    assert last.request.attributes[a.REQUESTED_MODEL] == "ghost-model-499"
 
+    def capable_requests() -> float:
+        return sum(p.value for p in receiver.metric_points(m.REQUESTS, "metrics-gateway")
+                   if p.attributes.get(a.MODEL_GROUP) == "capable")
+
+    receiver.wait_for(lambda _: capable_requests() >= 1)
     points = [p for p in receiver.metrics.copy().values() if p.service == "metrics-gateway"]
     groups = {p.attributes.get(a.MODEL_GROUP) for p in points if p.name == m.REQUESTS}
-    assert "_OTHER" in groups
-    assert len(groups - {"_OTHER"}) <= CAP
-    assert sum(p.value for p in points if p.name == m.REQUESTS and p.attributes.get(a.MODEL_GROUP) == "_OTHER") > 400
+    assert not any(str(group).startswith("ghost-model-") for group in groups)
+    assert "_OTHER" not in groups and "capable" in groups
+    assert sum(p.value for p in points if p.name == m.REQUESTS and p.attributes.get(a.MODEL_GROUP) == "_unknown") >= 500
+    names = {s.name for s in receiver.snapshot() if s.resource.get("service.name") == "metrics-gateway"
+             and a.CALL_ID in s.attributes}
+    assert not any("ghost-model" in name for name in names)
     for point in points:
-        assert not any("end-user-" in str(value) for value in point.attributes.values())
+        assert not any("end-user-" in str(value) or "ghost-model" in str(value) for value in point.attributes.values())
 
 
 def test_nothing_private_leaves_with_the_defaults(metrics_proxy: LiteLLMProxy, receiver: Any) -> None:

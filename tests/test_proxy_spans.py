@@ -236,7 +236,10 @@ def test_unknown_model_gets_an_error_span(proxy: Any, receiver: Any) -> None:
     assert response.status_code == 400
     trace = one_request(receiver, response, attempts=0)
     assert trace.request.status == "ERROR"
-    assert trace.request.attributes[a.MODEL_GROUP] == "no-such-group"
+    # A name no configured group has: a fixed group and span name, the raw name only as a label.
+    assert trace.request.name == "litellm.request"
+    assert trace.request.attributes[a.MODEL_GROUP] == "_unknown"
+    assert trace.request.attributes[a.REQUESTED_MODEL] == "no-such-group"
     assert trace.request.attributes[a.ATTEMPTS] == 0
 
 

@@ -1,0 +1,211 @@
+"""The request lifecycle, transition by transition (pure: no litellm, no OpenTelemetry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litellm_cost_otel.lifecycle import SWEEP_EVERY_NS, Lifecycle
+from litellm_cost_otel.model import (
+    ABANDONED,
+    MAX_AGE_NS,
+    UNKNOWN_ERROR,
+    UNKNOWN_GROUP,
+    Answer,
+    Attempt,
+    Request,
+    RequestKey,
+    Success,
+    Usage,
+)
+
+NOW = 1_800_000_000 * 10**9  # the hooks' clock: an ordinary epoch time
+KEY = RequestKey("proxy", "call-1", 1)
+ANCHOR = object()
+
+
+def make_request(received: int = NOW, group: str = UNKNOWN_GROUP) -> Callable[[], Request]:
+    return lambda: Request(call_id="call-1", received_ns=received, model_group=group)
+
+
+def attempt(group: str = "fast", deployment: str = "dep-1", call_type: str = "acompletion", depth: int = 0,
+            start: int = NOW) -> Attempt:
+    return Attempt(number=0, start_ns=start, model_group=group, deployment_id=deployment, call_type=call_type,
+                   fallback_depth=depth, call_id="call-1", deployment_model="mistral/mistral-small-latest",
+                   provider="mistral")
+
+
+def no_attempt(start: int) -> Attempt:
+    raise AssertionError("an announced attempt answered: no new attempt is made")
+
+
+def succeed(lifecycle: Lifecycle, now: int, key: RequestKey | None = KEY, **success: object) -> Request:
+    return lifecycle.request_succeeded(key, make_request(), no_attempt, Success(**success), now)  # type: ignore[arg-type]
+
+
+def test_a_plain_answer() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    assert lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW - 5), attempt(start=NOW), NOW) == []
+    assert len(lifecycle) == 1
+    lifecycle.attempt_answered(KEY, Answer(Usage(10, 20, 30), ("stop",), "r-1", "mistral-small-latest"), NOW + 7)
+    request = succeed(lifecycle, NOW + 9, cost_usd=0.25)
+    assert len(lifecycle) == 0
+    (answered,) = request.attempts
+    assert answered.number == 1 and answered.cost_usd == 0.25 and answered.usage == Usage(10, 20, 30)
+    assert answered.end_ns == NOW + 7 and request.end_ns == NOW + 7  # the answer, not the background event
+    assert request.received_ns == NOW - 5 and not request.clock_adjusted
+    assert request.model_group == "fast"  # the router's group for a name the configuration did not have
+    assert request.error_type is None and request.answering_attempt is answered and request.served_group == "fast"
+
+
+def test_a_configured_group_asked_for_stays_the_requests_group() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(group="alias-of-fast"), attempt("fast", start=NOW), NOW)
+    assert succeed(lifecycle, NOW + 1).model_group == "alias-of-fast"
+
+
+def test_implausible_receipt_and_end_times_are_replaced_by_the_hooks_clock() -> None:
+    for forged in (4102444800 * 10**9, NOW - MAX_AGE_NS - 1, 1):
+        lifecycle = Lifecycle(10, 10**12)
+        lifecycle.attempt_started(KEY, ANCHOR, make_request(forged), attempt(start=NOW), NOW)
+        request = succeed(lifecycle, NOW + 3, end_ns=10**20)
+        assert request.received_ns == NOW and request.clock_adjusted
+        assert request.attempts[0].start_ns == NOW and request.end_ns == NOW + 3
+
+
+def test_an_attempt_never_starts_before_its_request() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW + 2 * 10**9), attempt(start=NOW), NOW)
+    request = succeed(lifecycle, NOW + 1)
+    assert request.attempts[0].start_ns == request.received_ns == NOW + 2 * 10**9
+    assert request.end_ns is not None and request.end_ns >= request.received_ns
+
+
+def test_retry_then_fallback_then_answer() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt("fast-outage", start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 1)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt("fast-outage", start=NOW + 2), NOW + 2)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 3)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt("capable", depth=1, start=NOW + 4), NOW + 4)
+    lifecycle.attempt_answered(KEY, Answer(), NOW + 5)
+    request = succeed(lifecycle, NOW + 6, cost_usd=0.5)
+    assert [(x.number, x.model_group, x.error_type, x.cost_usd) for x in request.attempts] == [
+        (1, "fast-outage", "RateLimitError", 0.0), (2, "fast-outage", "RateLimitError", 0.0), (3, "capable", None, 0.5)]
+    assert request.cost_usd == 0.5 and request.fallbacks == 1 and request.served_group == "capable"
+    kinds = [(counted.number, kind) for counted, kind in request.transitions()]
+    assert kinds == [(2, "retry"), (2, "fallback")]  # the retry under attempt 2, the hop from attempt 2
+
+
+def test_a_late_failure_event_never_closes_a_later_attempt() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 10)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW + 20), NOW + 20)
+    # The log event of the first failure, ended before the second attempt started, arrives now.
+    lifecycle.attempt_failed(KEY, "RateLimitError", NOW + 10, NOW + 25)
+    request = succeed(lifecycle, NOW + 30)
+    assert [x.error_type for x in request.attempts] == ["RateLimitError", None]
+
+
+def test_an_attempt_started_while_one_is_open_closes_it_as_failed() -> None:
+    """A stream that failed midway fires no failure hook before litellm retries it."""
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW + 4), NOW + 4)
+    request = succeed(lifecycle, NOW + 9, stream=True)
+    assert [(x.error_type, x.end_ns) for x in request.attempts] == [(UNKNOWN_ERROR, NOW + 4), (None, NOW + 9)]
+
+
+def test_an_inner_call_of_the_same_attempt_is_not_an_attempt() -> None:
+    """/v1/messages on an OpenAI-style deployment calls litellm's Responses API inside the
+    attempt: a second deployment hook, same deployment, other call type."""
+    lifecycle = Lifecycle(10, 10**12)
+    outer, inner = attempt(call_type="anthropic_messages", start=NOW), attempt(call_type="aresponses", start=NOW + 1)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), outer, NOW)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), inner, NOW + 1)
+    assert len(succeed(lifecycle, NOW + 2).attempts) == 1
+
+
+def test_in_process_pre_api_call_twin_is_the_same_attempt() -> None:
+    key = RequestKey("router", "trace-1")
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(key, None, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_started(key, None, make_request(), attempt(start=NOW + 1), NOW + 1)  # same call id: the twin
+    assert len(succeed(lifecycle, NOW + 2, key=key).attempts) == 1
+
+
+def test_an_answer_no_attempt_hook_announced_gets_its_own_attempt() -> None:
+    """A cache hit: only the success event fires."""
+    lifecycle = Lifecycle(10, 10**12)
+    request = lifecycle.request_succeeded(KEY, make_request(NOW - 5), lambda start: attempt(group="", start=start),
+                                          Success(start_ns=NOW - 3, end_ns=NOW - 1, model_group="fast"), NOW)
+    (only,) = request.attempts
+    assert only.start_ns == NOW - 3 and only.end_ns == NOW - 1 and only.model_group == "fast"
+    assert request.model_group == "fast" and request.error_type is None
+
+
+def test_final_failure_closes_the_open_attempt() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    request = lifecycle.request_failed(KEY, make_request(), "ServiceUnavailableError", NOW + 5)
+    assert request.error_type == "ServiceUnavailableError" and request.end_ns == NOW + 5
+    assert request.attempts[0].error_type == "ServiceUnavailableError" and request.served_group is None
+    assert len(lifecycle) == 0
+
+
+def test_a_request_that_never_reached_a_deployment() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    request = lifecycle.request_failed(None, make_request(), "BadRequestError", NOW)
+    assert request.attempts == [] and request.model_group == UNKNOWN_GROUP and request.error_type == "BadRequestError"
+
+
+def test_streams_time_the_first_chunk_inside_the_attempt() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW - 10**9), attempt(start=NOW), NOW)
+    request = succeed(lifecycle, NOW + 3 * 10**9, stream=True, end_ns=NOW + 2 * 10**9,
+                      first_chunk_ns=NOW + 5 * 10**8, api_call_start_ns=NOW + 10**8)
+    (streamed,) = request.attempts
+    assert streamed.stream and streamed.end_ns == NOW + 2 * 10**9
+    assert streamed.time_to_first_chunk_s == 0.4 and request.time_to_first_chunk_s == 1.5
+    # A first chunk outside the attempt is no first chunk.
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    request = succeed(lifecycle, NOW + 10, stream=True, first_chunk_ns=NOW + 10**15)
+    assert request.attempts[0].time_to_first_chunk_s is None and request.time_to_first_chunk_s is None
+
+
+def test_idle_requests_are_abandoned_and_an_open_attempt_with_them() -> None:
+    lifecycle = Lifecycle(10, idle_timeout_ns=100)
+    other = RequestKey("proxy", "call-2", 2)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    later = NOW + SWEEP_EVERY_NS + 1
+    abandoned = lifecycle.attempt_started(other, ANCHOR, make_request(), attempt(start=later), later)
+    (request,) = abandoned
+    assert request.error_type == ABANDONED and request.attempts[0].error_type == ABANDONED
+    assert request.end_ns == later and len(lifecycle) == 1
+
+
+def test_an_idle_request_after_a_failed_attempt_ends_as_failed() -> None:
+    """In-process, litellm.Router raises to its caller with no final hook."""
+    lifecycle = Lifecycle(10, idle_timeout_ns=100)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 5)
+    (request,) = lifecycle.sweep(NOW + 1000)
+    assert request.error_type == "RateLimitError" and request.end_ns == NOW + 5
+
+
+def test_in_flight_requests_are_bounded_in_number() -> None:
+    lifecycle = Lifecycle(max_requests=2, idle_timeout_ns=10**12)
+    evicted = []
+    for number in range(3):
+        key = RequestKey("proxy", f"call-{number}", number)
+        now = NOW + number
+        evicted += lifecycle.attempt_started(key, ANCHOR, make_request(), attempt(start=now), now)
+    assert len(lifecycle) == 2 and [r.attempts[0].start_ns for r in evicted] == [NOW]
+    assert evicted[0].error_type == ABANDONED
+
+
+def test_activity_keeps_a_request_alive() -> None:
+    lifecycle = Lifecycle(10, idle_timeout_ns=100)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, Answer(), NOW + 90)
+    assert lifecycle.sweep(NOW + 150) == [] and len(lifecycle.sweep(NOW + 200)) == 1
