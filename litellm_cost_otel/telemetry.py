@@ -21,7 +21,13 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -191,6 +197,73 @@ def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None 
     return provider
 
 
+# Answers by which an endpoint says it takes no OTLP metrics at all (a traces-only backend such
+# as Phoenix, many vendors' trace intakes): retrying every interval cannot help.
+_REFUSING_HTTP_STATUSES = (404, 405, 501)
+_REFUSING_GRPC_CODE = "UNIMPLEMENTED"
+
+
+class _AnswerWatch:
+    """Stands in for an OTLP metric exporter's client (the gRPC stub's `Export`, the HTTP
+    client's `export`) to see the endpoint's answer, which the exporter only logs."""
+
+    def __init__(self, client: Any, guard: _MetricsRefusalGuard) -> None:
+        self._client = client
+        self._guard = guard
+
+    def Export(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (the gRPC stub's method)
+        try:
+            return self._client.Export(*args, **kwargs)
+        except Exception as error:
+            code = getattr(getattr(error, "code", lambda: None)(), "name", None)
+            if code == _REFUSING_GRPC_CODE:
+                self._guard.refusal = f"gRPC status {code}"
+            raise
+
+    def export(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.export(*args, **kwargs)
+        status = getattr(result, "status_code", None)
+        if status in _REFUSING_HTTP_STATUSES:
+            self._guard.refusal = f"HTTP {status}"
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class _MetricsRefusalGuard(MetricExporter):
+    """An OTLP metric exporter that stops, with one warning naming the fix, when the endpoint
+    answers that it takes no metrics, instead of failing (and logging) every interval."""
+
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(preferred_temporality=getattr(inner, "_preferred_temporality", None),
+                         preferred_aggregation=getattr(inner, "_preferred_aggregation", None))
+        self._inner = inner
+        self.refusal: str | None = None
+        self.stopped = False
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self.stopped:
+            return MetricExportResult.SUCCESS  # dropped on purpose: the endpoint takes none
+        client = getattr(self._inner, "_client", None)
+        if client is not None and not isinstance(client, _AnswerWatch):  # (the gRPC exporter remakes it)
+            self._inner._client = _AnswerWatch(client, self)  # type: ignore[attr-defined]
+        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        if result is not MetricExportResult.SUCCESS and self.refusal is not None:
+            self.stopped = True
+            log.warning("litellm_cost_otel: the OTLP endpoint %s takes no metrics (%s): metrics export is "
+                        "stopped. Send metrics to a Collector (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) or turn them "
+                        "off with OTEL_METRICS_EXPORTER=none; traces are unaffected.",
+                        getattr(self._inner, "_endpoint", "?"), self.refusal)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.stopped or self._inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
 def build_meter_provider(settings: Settings, environ: Mapping[str, str] | None = None) -> metrics.MeterProvider | None:
     """The provider to record metrics with; None when metrics are off (OTEL_METRICS_EXPORTER=none)."""
     env = os.environ if environ is None else environ
@@ -199,7 +272,9 @@ def build_meter_provider(settings: Settings, environ: Mapping[str, str] | None =
     if settings.use_global_provider:
         return metrics.get_meter_provider()
     # OTEL_METRIC_EXPORT_INTERVAL / _TIMEOUT apply to each reader.
-    readers = [PeriodicExportingMetricReader(exporter) for exporter in exporters_from_env(env, "metrics")]
+    readers = [PeriodicExportingMetricReader(exporter if isinstance(exporter, ConsoleMetricExporter)
+                                             else _MetricsRefusalGuard(exporter))
+               for exporter in exporters_from_env(env, "metrics")]
     if not readers:
         return None
     return MeterProvider(metric_readers=readers, resource=resource_from_env())

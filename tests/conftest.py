@@ -107,6 +107,12 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver,
         yield running
 
 
+@pytest.fixture
+def healthy_proxy(proxy: LiteLLMProxy) -> LiteLLMProxy:
+    """The main proxy, as the healthy baseline of a fault test (its collector works)."""
+    return proxy
+
+
 def wait_for_request(receiver: OtlpReceiver, call_id: str, attempts: int, count: int = 1,
                      timeout: float = 20.0) -> list[RequestTrace]:
     """The request traces with this call id, once `count` of them have all their attempts."""
@@ -144,7 +150,9 @@ def routes_config(fake_base_url: str) -> dict[str, Any]:
         ],
         "router_settings": {"num_retries": 1, "retry_after": 0,
                             "fallbacks": [{"broken": ["local"]}, {"broken-claude": ["claude-local"]}]},
-        "litellm_settings": {"callbacks": [PLUGIN]},
+        # A negotiated discount and a margin on Anthropic: litellm's final cost is not the list price.
+        "litellm_settings": {"callbacks": [PLUGIN], "cost_discount_config": {"anthropic": 0.25},
+                             "cost_margin_config": {"anthropic": {"fixed_amount": 0.001}}},
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
                              "custom_auth": "team_auth.user_api_key_auth"},
     }

@@ -7,6 +7,8 @@ the build they fail, naming the command that builds it.
   Tempo, plus a scrape of its Prometheus endpoint: spend sums equal the proxy's own
   `x-litellm-response-cost` headers, errors, expensive and slow traces are all kept, cheap ones
   are sampled;
+- a real Prometheus scraping that Collector: every query of the Grafana dashboard returns
+  data, and the spend panel's value equals the proxy's cost headers;
 - deploy/k8s/otel-loadbalancer.yaml in front of two sampler Collectors: each trace arrives
   whole at exactly one of them.
 """
@@ -27,10 +29,10 @@ import pytest
 import yaml
 from conftest import PLUGIN, gateway_config, proxy_env, write_config
 from prometheus_client.parser import text_string_to_metric_families
-from test_deploy_files import EVENT_ONLY_METRICS, dashboard_metric_names
+from test_deploy_files import DASHBOARD, EVENT_ONLY_METRICS, dashboard_metric_names
 
 from litellm_cost_otel import attributes as a
-from litellm_cost_otel.devtools.deploy_tools import Collector, validate
+from litellm_cost_otel.devtools.deploy_tools import Collector, Prometheus, validate
 from litellm_cost_otel.devtools.fake_llm import FakeLLMServer
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
@@ -129,17 +131,31 @@ def send_stream(proxy: LiteLLMProxy, group: str, content: str) -> Sent:
                 response.status_code == 200, usage)
 
 
+def scraped_at(prometheus: Prometheus, requests: int, timeout: float = 30.0) -> float:
+    """The time of a Prometheus scrape that saw `requests` requests summed by the Collector."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = prometheus.query("sum(litellm_traced_requests_total)")
+        if found and float(found[0]["value"][1]) == requests:
+            return float(prometheus.query("max(timestamp(litellm_traced_requests_total))")[0]["value"][1])
+        time.sleep(0.3)
+    raise AssertionError(f"Prometheus never saw {requests} requests: {found}")
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLMServer) -> Iterator[dict[str, Any]]:
-    """proxy + plugin -> deploy/otel-collector.yaml -> a Tempo stand-in; the traffic sent."""
+    """proxy + plugin -> deploy/otel-collector.yaml -> a Tempo stand-in, and a Prometheus
+    scraping the Collector; the traffic sent."""
     workdir = tmp_path_factory.mktemp("deploy-pipeline")
     tempo = OtlpReceiver().start()
     env = collector_env(tempo.endpoint)
     sampler = collector(SAMPLER_CONFIG, env, workdir / "collector.log")
+    prometheus = Prometheus([env["PROMETHEUS_ENDPOINT"]], workdir, free_port())
     config = write_config(workdir / "config.yaml", gateway_config([PLUGIN]))
     proxy = LiteLLMProxy(config, proxy_env(f"http://{env['OTLP_GRPC_ENDPOINT']}", fake_llm))
     try:
         sampler.start()
+        prometheus.start()
         with proxy:
             sent = {
                 "cheap": [send(proxy, "fast", f"Say hello, number {i}.") for i in range(60)],
@@ -148,11 +164,23 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLMServer) 
                 "failed": [send(proxy, "doomed", "This fails everywhere.") for _ in range(2)],
                 "fell_back": [send(proxy, "fast-outage", "The first group is down.") for _ in range(2)],
                 "slow": [send(proxy, "local", f"delay=1.0 slow one {i}") for i in range(2)],
-                "streamed": [send_stream(proxy, "fast", f"Stream {i}.") for i in range(2)],
+                "streamed": [send_stream(proxy, "fast", f"Stream {i}.") for i in range(2)]
+                + [send_stream(proxy, "local", "first_chunk_delay=0.05 Stream locally.")],
             }
+            # Every series the dashboard reads exists now; what follows is what it must show.
+            window_start = scraped_at(prometheus, sum(len(kind) for kind in sent.values()))
+            sent["dashboard"] = [
+                *(send(proxy, "fast", f"Dashboard {i}.") for i in range(5)),
+                *(send_stream(proxy, "local", f"first_chunk_delay=0.05 prompt_tokens={30 + i}") for i in range(3)),
+                send(proxy, "local", "fail=1 retried"), send(proxy, "fast-outage", "Falls back."),
+                send(proxy, "doomed", "Fails."),
+            ]
         # The proxy has flushed on shutdown; tail sampling decides after TAIL_DECISION_WAIT.
-        yield {"sent": sent, "tempo": tempo, "prometheus": env["PROMETHEUS_ENDPOINT"]}
+        window_end = scraped_at(prometheus, sum(len(kind) for kind in sent.values()))
+        yield {"sent": sent, "tempo": tempo, "prometheus": env["PROMETHEUS_ENDPOINT"], "server": prometheus,
+               "window": (window_start, window_end)}
     finally:
+        prometheus.stop()
         sampler.stop()
         tempo.stop()
 
@@ -213,7 +241,7 @@ def test_spend_sums_before_sampling_equal_the_proxy_cost_headers(pipeline: dict[
     assert total(samples, "litellm_traced_input_tokens_total") == sum(s.usage["prompt_tokens"] for s in sent if s.ok)
     assert total(samples, "litellm_traced_output_tokens_total") == sum(
         s.usage["completion_tokens"] for s in sent if s.ok)
-    failures = len(pipeline["sent"]["failed"])
+    failures = sum(1 for s in sent if not s.ok)
     assert len(sent) - total(samples, "litellm_traced_requests_total", error_type="none") == failures
     # The plugin's own cost counter, over OTLP through the same Collector, agrees.
     assert total(samples, "litellm_request_cost_USD_total") == pytest.approx(sum(s.cost for s in sent), rel=1e-9)
@@ -224,6 +252,32 @@ def test_the_dashboard_queries_metrics_the_collector_really_exposes(pipeline: di
     exposed = {re.sub(r"_(bucket|sum|count)$", "", name) for name in samples}
     missing = dashboard_metric_names() - EVENT_ONLY_METRICS - exposed
     assert not missing, f"dashboard reads {missing}; the Collector exposes {sorted(exposed)}"
+
+
+def dashboard_query(expr: str, range_s: float) -> str:
+    """A panel's PromQL as Grafana sends it: every group, and both Grafana ranges set to the
+    window (in milliseconds, so that its ends are two scrapes)."""
+    window = f"{round(range_s * 1000)}ms"
+    return expr.replace("$model_group", ".*").replace("$__rate_interval", window).replace("$__range", window)
+
+
+def test_every_dashboard_query_returns_data_on_a_real_prometheus(pipeline: dict[str, Any]) -> None:
+    """Run on a real Prometheus over the Collector's metrics, each panel's PromQL answers, and
+    the spend panel shows exactly what the proxy billed in the window: its range ends on two
+    scrapes, so Prometheus's extrapolation adds nothing."""
+    prometheus: Prometheus = pipeline["server"]
+    start, end = pipeline["window"]
+    panels = {panel["title"]: [t["expr"] for t in panel.get("targets", []) if t["datasource"]["type"] == "prometheus"]
+              for panel in DASHBOARD["panels"]}
+    for title, queries in panels.items():
+        for expr in queries:
+            result = prometheus.query(dashboard_query(expr, end - start), at=end)
+            values = [float(item["value"][1]) for item in result]
+            assert values and any(value == value for value in values), (title, expr, result)  # not all NaN
+    (spend,) = prometheus.query(dashboard_query(panels["Total spend in range"][0], end - start), at=end)
+    assert float(spend["value"][1]) == pytest.approx(sum(s.cost for s in pipeline["sent"]["dashboard"]), rel=1e-9)
+    groups = prometheus.api("label/litellm_model_group/values", **{"match[]": "litellm_traced_cost_USD_total"})
+    assert {s.group for kind in pipeline["sent"].values() for s in kind} <= set(groups)  # the group variable
 
 
 def test_load_balancing_tier_keeps_each_trace_whole_on_one_sampler(

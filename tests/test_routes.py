@@ -204,3 +204,18 @@ def test_image_generation_and_audio_transcription(routes_proxy: LiteLLMProxy, re
         assert header_cost(sent) == pytest.approx(cost, rel=1e-9)
         assert trace.request.attributes[a.COST_USD] == pytest.approx(cost, rel=1e-9)
         assert trace.attempts[0].attributes[a.GEN_AI_OPERATION_NAME] == operation
+
+
+def test_the_span_carries_litellms_final_cost_after_discount_and_margin(routes_proxy: LiteLLMProxy,
+                                                                        receiver: Any) -> None:
+    """The routes proxy prices Anthropic with a 25% discount and a $0.001 margin per request:
+    the span's cost is the final one the client is told, not the list price."""
+    sent = send(routes_proxy, "/v1/messages", "claude-local", USAGE)
+    trace = checked_trace(sent, receiver, attempts=1)
+    headers = sent.response.headers
+    final, listed = header_cost(sent), float(headers["x-litellm-response-cost-original"])
+    assert float(headers["x-litellm-response-cost-discount-amount"]) == pytest.approx(0.25 * listed, rel=1e-6)
+    assert float(headers["x-litellm-response-cost-margin-amount"]) == pytest.approx(0.001, rel=1e-6)
+    assert final == pytest.approx(0.75 * listed + 0.001, rel=1e-6)
+    assert trace.request.attributes[a.COST_USD] == pytest.approx(final, rel=1e-9)
+    assert trace.attempts[0].attributes[a.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(final, rel=1e-9)

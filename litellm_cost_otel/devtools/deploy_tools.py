@@ -2,23 +2,28 @@
 
 - the OpenTelemetry Collector that deploy/ configures, built with the Collector Builder (OCB)
   from deploy/collector/builder.yaml, and a helper to run it;
-- kustomize, to render deploy/kustomization.yaml as `kubectl apply -k deploy/` would.
+- kustomize, to render deploy/kustomization.yaml as `kubectl apply -k deploy/` would;
+- Prometheus, Debian's package (its server binary, taken out of the .deb with dpkg-deb), to
+  run the dashboard's PromQL against what the Collector exposes.
 
     python -m litellm_cost_otel.devtools.deploy_tools build   # prints the binaries' paths
 
 Builds land in a cache directory (the Collector's keyed by its manifest's hash), so tests and
-CI reuse them. They need Go and the Go module proxy (a few minutes the first time).
+CI reuse them. They need Go and the Go module proxy (a few minutes the first time), and
+apt-get for Prometheus.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +35,7 @@ MANIFEST = REPO / "deploy" / "collector" / "builder.yaml"
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION = "v5.8.1"
+PROMETHEUS_PACKAGE = "prometheus=2.42.0+ds-5+deb12u1"  # Debian 12's
 
 
 def cache_root() -> Path:
@@ -83,6 +89,30 @@ def build_collector() -> Path:
     return binary
 
 
+def prometheus_path() -> Path:
+    return _tool_path("prometheus", PROMETHEUS_PACKAGE.split("=", 1)[1])
+
+
+def fetch_prometheus() -> Path:
+    """Debian's Prometheus server binary, into the cache (a static Go binary: the package's
+    other dependencies are its web UI's scripts, which the HTTP API does not need)."""
+    binary = prometheus_path()
+    if binary.exists():
+        return binary
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise SystemExit(f"Fetching Prometheus needs apt-get and dpkg-deb (Debian's {PROMETHEUS_PACKAGE}).")
+    with tempfile.TemporaryDirectory(prefix="prometheus-") as scratch:
+        download = ["apt-get", "download", "-q", PROMETHEUS_PACKAGE]
+        if subprocess.run(download, cwd=scratch).returncode != 0:  # stale package lists: refresh once
+            subprocess.run(["apt-get", "update", "-q"], check=True)
+            subprocess.run(download, cwd=scratch, check=True)
+        (deb,) = Path(scratch).glob("prometheus_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(scratch) / "root")], check=True)
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(scratch) / "root" / "usr" / "bin" / "prometheus"), binary)
+    return binary
+
+
 def required(binary: Path) -> Path:
     """A built tool, or a clear failure (never a skip) telling how to build it."""
     if not binary.exists():
@@ -106,32 +136,33 @@ def validate(config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-class Collector:
-    """One Collector process on a config, waiting until its health-check extension answers."""
+class _Server:
+    """One tool's process, started and waited for until `ready_url` answers 200."""
 
-    def __init__(self, config: Path, env: dict[str, str], health_port: int, log: Path) -> None:
-        self.config, self.env, self.health_port, self.log_path = config, env, health_port, log
+    name = "server"
+
+    def __init__(self, command: list[str], env: dict[str, str], ready_url: str, log: Path) -> None:
+        self.command, self.env, self.ready_url, self.log_path = command, env, ready_url, log
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def start(self, timeout_s: float = 30.0) -> Collector:
+    def start(self, timeout_s: float = 30.0) -> Any:
         self._log = self.log_path.open("wb")
-        self._process = subprocess.Popen(
-            [str(required_binary()), f"--config={self.config}"],
-            env={**os.environ, **self.env}, stdout=self._log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(self.command, env={**os.environ, **self.env}, stdout=self._log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"Collector exited:\n{self.log_path.read_text()[-4000:]}")
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-4000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/", timeout=1) as response:
+                with urllib.request.urlopen(self.ready_url, timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
                 time.sleep(0.2)
         self.stop()  # never leave a process behind that the caller cannot stop
-        raise RuntimeError(f"Collector not healthy in {timeout_s}s:\n{self.log_path.read_text()[-4000:]}")
+        raise RuntimeError(f"{self.name} not ready in {timeout_s}s:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -144,11 +175,51 @@ class Collector:
         if self._log is not None:
             self._log.close()
 
-    def __enter__(self) -> Collector:
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Collector(_Server):
+    """One Collector process on a config, waiting until its health-check extension answers."""
+
+    name = "Collector"
+
+    def __init__(self, config: Path, env: dict[str, str], health_port: int, log: Path) -> None:
+        super().__init__([str(required_binary()), f"--config={config}"], env, f"http://127.0.0.1:{health_port}/",
+                         log)
+
+
+class Prometheus(_Server):
+    """A Prometheus server scraping `targets` (host:port) every second, and its query API."""
+
+    name = "Prometheus"
+
+    def __init__(self, targets: list[str], workdir: Path, port: int) -> None:
+        config = workdir / "prometheus.yaml"
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                          "scrape_configs": [{"job_name": "otel-collector",
+                                                              "static_configs": [{"targets": targets}]}]}))
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__([str(required(prometheus_path())), f"--config.file={config}",
+                          f"--storage.tsdb.path={workdir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+                         {}, f"{self.url}/-/ready", workdir / "prometheus.log")
+
+    def api(self, path: str, **params: str) -> Any:
+        """GET /api/v1/<path>: its `data`, or an error naming Prometheus's message."""
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as response:
+            answer = json.loads(response.read())
+        if answer.get("status") != "success":
+            raise RuntimeError(f"Prometheus {path} {params}: {answer}")
+        return answer["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's result vector (or matrix, for a range selector)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        return list(self.api("query", **params)["result"])
 
 
 if __name__ == "__main__":
@@ -156,3 +227,4 @@ if __name__ == "__main__":
         raise SystemExit("usage: python -m litellm_cost_otel.devtools.deploy_tools build")
     print(build_collector())
     print(_go_install(KUSTOMIZE_MODULE, KUSTOMIZE_VERSION, "kustomize"))
+    print(fetch_prometheus())

@@ -177,16 +177,18 @@ class _SpanStore:
 
 
 class OtlpReceiver(_SpanStore):
-    """OTLP/gRPC. `endpoint` is what OTEL_EXPORTER_OTLP_ENDPOINT takes."""
+    """OTLP/gRPC. `endpoint` is what OTEL_EXPORTER_OTLP_ENDPOINT takes. With `metrics=False`
+    it serves traces only, as many backends do (metrics calls get UNIMPLEMENTED)."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, metrics: bool = True) -> None:
         super().__init__()
         self.headers: list[dict[str, str]] = []  # gRPC metadata of each export call
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add, self.headers),
                                                                   self._server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(self._add_metrics),
-                                                                      self._server)
+        if metrics:
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(self._add_metrics),
+                                                                          self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
@@ -199,7 +201,8 @@ class OtlpReceiver(_SpanStore):
 
 
 class OtlpHttpReceiver(_SpanStore):
-    """OTLP/HTTP with protobuf bodies on POST /v1/traces."""
+    """OTLP/HTTP with protobuf bodies on POST /v1/traces; any other path answers 405, as a
+    traces-only backend does."""
 
     def __init__(self, port: int = 0) -> None:
         super().__init__()
@@ -211,6 +214,11 @@ class OtlpHttpReceiver(_SpanStore):
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.split("?")[0] != "/v1/traces":
+                    self.send_response(405)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 request = trace_service_pb2.ExportTraceServiceRequest()
