@@ -20,6 +20,7 @@ demo: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 ## The shipped configs, checked for cost mistakes (exit 1 on an error-level finding).
 check-config: setup
@@ -68,7 +69,24 @@ compat-newest: $(NEWEST_VENV)/.installed
 	$(NEWEST_VENV)/bin/python -m pytest $(LITELLM_FACING_TESTS)
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) $(NEWEST_VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST_VENV) $(NEWEST_VENV) $(MUTATION_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis mutants
+
+## Mutation testing of the pure modules (model, readers, lifecycle, tracker, attributes) against
+## their unit tests ([tool.mutmut] in pyproject.toml); not part of `make test`.
+## Its own virtualenv: mutmut's UI (textual) wants a newer rich than litellm's proxy extra allows.
+MUTATION_VENV ?= .venv-mutation
+$(MUTATION_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MUTATION_VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(MUTATION_VENV)/bin/python -m pip install --quiet mutmut==3.8.1
+	touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/.installed
+	rm -rf mutants
+	$(MUTATION_VENV)/bin/mutmut run
+	$(MUTATION_VENV)/bin/mutmut results
 
 ## Benchmarks: not part of `make test`; run them on a quiet machine (see bench/README.md).
 ## Flags go in ARGS, e.g. `make bench ARGS=--quick` for a two-minute smoke run.

@@ -44,7 +44,7 @@ try:  # the library's own helpers, so that everything but the attributes is enco
         _span_flags,
     )
 except ImportError:  # pragma: no cover - depends on the installed exporter version
-    _encode_value = None
+    _encode_value = None  # type: ignore[assignment]
 
 log = logging.getLogger("litellm_cost_otel")
 _SCALARS = (str, bool, int, float)
@@ -83,15 +83,18 @@ class KeyValueCache:
 def _encode_span(span: ReadableSpan, key_values: KeyValueCache) -> ProtoSpan:
     """The library's `_encode_span`, with the attributes taken from the cache."""
     context = span.get_span_context()
+    if context is None:  # never for an ended SDK span; the library's encoder handles the rest
+        raise ValueError("span without a context")
+    # Optional fields are passed as the library passes them: None leaves a field unset.
     return ProtoSpan(
         trace_id=_encode_trace_id(context.trace_id),
         span_id=_encode_span_id(context.span_id),
-        trace_state=_encode_trace_state(context.trace_state),
-        parent_span_id=_encode_parent_id(span.parent),
+        trace_state=_encode_trace_state(context.trace_state),  # type: ignore[arg-type]
+        parent_span_id=_encode_parent_id(span.parent),  # type: ignore[arg-type]
         name=span.name,
         kind=_SPAN_KIND_MAP[span.kind],
-        start_time_unix_nano=span.start_time,
-        end_time_unix_nano=span.end_time,
+        start_time_unix_nano=span.start_time,  # type: ignore[arg-type]
+        end_time_unix_nano=span.end_time,  # type: ignore[arg-type]
         attributes=key_values.encode(span.attributes),
         events=_encode_events(span.events),
         links=_encode_links(span.links),
@@ -119,7 +122,7 @@ def encode_spans(spans: Sequence[ReadableSpan], key_values: KeyValueCache) -> Ex
         ResourceSpans(
             resource=_encode_resource(resource),
             scope_spans=[ScopeSpans(scope=_encode_instrumentation_scope(scope), spans=encoded,
-                                    schema_url=scope.schema_url if scope else None)
+                                    schema_url=scope.schema_url if scope else None)  # type: ignore[arg-type]
                          for scope, encoded in scopes.values()],
             schema_url=resource.schema_url,
         )

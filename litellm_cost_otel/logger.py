@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from . import readers
+from . import __version__, readers
 from .lifecycle import Lifecycle
 from .metrics import MetricsRecorder
 from .model import Attribution, Request
@@ -32,6 +32,7 @@ from .settings import Settings, settings_from_proxy
 from .spans import SpanWriter, caller_context
 from .telemetry import (
     INSTRUMENTATION_SCOPE,
+    SCHEMA_URL,
     RateLimitedLog,
     build_meter_provider,
     build_tracer_provider,
@@ -101,13 +102,14 @@ class CostOtelLogger(CustomLogger):
         self.meter_provider = self.meter_provider or build_meter_provider(self.settings)
         if self.meter_provider is not None:
             self._metrics = MetricsRecorder(
-                self.meter_provider.get_meter(INSTRUMENTATION_SCOPE), self.settings.metrics_max_values_per_dimension,
+                self.meter_provider.get_meter(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL),
+                self.settings.metrics_max_values_per_dimension,
                 self.settings.metrics_team_dimension, self._lifecycle.__len__)
         self.tracer_provider = self.tracer_provider or build_tracer_provider(
             self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
         if self.tracer_provider is not None:
-            self._spans = SpanWriter(self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE), self.settings.attribution,
-                                     self.settings.openinference)
+            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
+            self._spans = SpanWriter(tracer, self.settings.attribution, self.settings.openinference)
 
     @property
     def active(self) -> bool:

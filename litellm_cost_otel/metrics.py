@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import attributes as a
 from .model import Attempt, Request
 
-TOKEN_USAGE = "gen_ai.client.token.usage"
-OPERATION_DURATION = "gen_ai.client.operation.duration"
-TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+TOKEN_USAGE = gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+OPERATION_DURATION = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+TIME_TO_FIRST_CHUNK = gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+# This plugin's own (no convention has them).
 COST = "litellm.request.cost"
 REQUESTS = "litellm.requests"
 ATTEMPTS = "litellm.attempts"

@@ -57,7 +57,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[object], Any]:
     def parse(value: object) -> int | float:
         if isinstance(value, bool):
             raise ValueError("expected a positive number")
-        number = kind(value)  # type: ignore[arg-type]
+        number = kind(value if isinstance(value, (int, float)) else str(value))
         if not number > 0:
             raise ValueError("expected a positive number")
         return number

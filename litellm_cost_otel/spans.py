@@ -8,6 +8,7 @@ span of the request is current any more; so nothing here relies on "the active s
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -42,7 +43,7 @@ def _parent_context(hint: object) -> tuple[otel_context.Context | None, SpanKind
                    if isinstance(key, str) and key.lower() in ("traceparent", "tracestate")}
         return (_PROPAGATOR.extract(carrier) if carrier else otel_context.Context()), SpanKind.SERVER
     if hint is not None and callable(getattr(hint, "get_span_context", None)):
-        return trace.set_span_in_context(hint, otel_context.Context()), SpanKind.INTERNAL
+        return trace.set_span_in_context(cast(trace.Span, hint), otel_context.Context()), SpanKind.INTERNAL
     return otel_context.Context(), SpanKind.INTERNAL
 
 

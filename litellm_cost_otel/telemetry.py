@@ -36,11 +36,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.semconv.schemas import Schemas
 
 from .settings import Settings
 
 log = logging.getLogger("litellm_cost_otel")
 INSTRUMENTATION_SCOPE = "litellm_cost_otel"
+# The semantic conventions release the GenAI and general names come from (the package's newest).
+SCHEMA_URL = Schemas.V1_44_0.value
 DEFAULT_SERVICE_NAME = "litellm-proxy"
 DropCounter = Callable[[int, str], None]
 

@@ -77,10 +77,6 @@ def check(tmp_path: Path, config: dict[str, Any] | str, env: dict[str, str] | No
     return check_file(str(write(tmp_path, config)), ENV if env is None else env)
 
 
-def only(report: Report, code: str) -> list[Any]:
-    return [f for f in report.findings if f.code == code]
-
-
 def lines_of(path: Path, needle: str) -> list[int]:
     return [i for i, line in enumerate(path.read_text().splitlines(), start=1) if needle in line]
 

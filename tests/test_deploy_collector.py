@@ -27,16 +27,17 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PLUGIN, gateway_config, proxy_env, write_config
 from prometheus_client.parser import text_string_to_metric_families
 from test_deploy_files import DASHBOARD, EVENT_ONLY_METRICS, dashboard_metric_names
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel.devtools.deploy_tools import Collector, Prometheus, validate
 from litellm_cost_otel.devtools.fake_llm import FakeLLMServer
+from litellm_cost_otel.devtools.gateway import PLUGIN, gateway_config, proxy_env, write_config
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
 from litellm_cost_otel.devtools.traces import RequestTrace, request_traces
+from litellm_cost_otel.devtools.waiting import eventually
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 SAMPLER_CONFIG = DEPLOY / "otel-collector.yaml"
@@ -133,13 +134,10 @@ def send_stream(proxy: LiteLLMProxy, group: str, content: str) -> Sent:
 
 def scraped_at(prometheus: Prometheus, requests: int, timeout: float = 30.0) -> float:
     """The time of a Prometheus scrape that saw `requests` requests summed by the Collector."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = prometheus.query("sum(litellm_traced_requests_total)")
-        if found and float(found[0]["value"][1]) == requests:
-            return float(prometheus.query("max(timestamp(litellm_traced_requests_total))")[0]["value"][1])
-        time.sleep(0.3)
-    raise AssertionError(f"Prometheus never saw {requests} requests: {found}")
+    found = eventually(lambda: prometheus.query("sum(litellm_traced_requests_total)"),
+                       lambda found: bool(found) and float(found[0]["value"][1]) == requests, timeout)
+    assert found and float(found[0]["value"][1]) == requests, f"Prometheus never saw {requests} requests: {found}"
+    return float(prometheus.query("max(timestamp(litellm_traced_requests_total))")[0]["value"][1])
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +191,7 @@ def kept_traces(receivers: Sequence[OtlpReceiver], wanted: set[str], settle_s: f
     def received() -> dict[str, RequestTrace]:
         return {t.call_id: t for r in receivers for t in request_traces(r.snapshot())}
 
-    deadline = time.monotonic() + timeout
-    while not wanted <= received().keys() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    eventually(received, lambda found: wanted <= found.keys(), timeout, interval=0.5)
     time.sleep(settle_s)
     return received()
 
@@ -226,11 +222,8 @@ def test_tail_sampling_keeps_errors_expensive_and_slow_and_samples_the_rest(pipe
 
 def test_spend_sums_before_sampling_equal_the_proxy_cost_headers(pipeline: dict[str, Any]) -> None:
     sent = [s for kind in pipeline["sent"].values() for s in kind]
-    deadline = time.monotonic() + 30
-    samples = scrape(pipeline["prometheus"])
-    while total(samples, "litellm_traced_requests_total") < len(sent) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        samples = scrape(pipeline["prometheus"])
+    samples = eventually(lambda: scrape(pipeline["prometheus"]),
+                         lambda found: total(found, "litellm_traced_requests_total") >= len(sent), 30, interval=0.5)
     assert total(samples, "litellm_traced_requests_total") == len(sent)
     # Every request, sampled or not, is summed: the sum equals litellm's own cost headers...
     assert total(samples, "litellm_traced_cost_USD_total") == pytest.approx(sum(s.cost for s in sent), rel=1e-9)

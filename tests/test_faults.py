@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PLUGIN, gateway_config, proxy_env, wait_for_request, write_config
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel import metrics as m
+from litellm_cost_otel.devtools.gateway import PLUGIN, gateway_config, proxy_env, wait_for_request, write_config
 from litellm_cost_otel.devtools.otlp_receiver import OtlpHttpReceiver, OtlpReceiver
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
+from litellm_cost_otel.devtools.waiting import eventually
 
 # An export on the request path would take the export timeout; latencies are judged against a
 # healthy proxy's, measured in the same test, request by request, under the same load.
@@ -144,9 +145,8 @@ def test_hanging_collector_and_a_full_queue(tmp_path: Path, receiver: Any, fake_
         def requests() -> float:
             return sum(p.value for p in receiver.metric_points(m.REQUESTS, "hanging-collector"))
 
-        deadline = time.monotonic() + 20
-        while (dropped().get("queue_full", 0) == 0 or requests() < 41) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: (dropped().get("queue_full", 0), requests()), lambda seen: seen[0] > 0 and seen[1] >= 41,
+                   timeout=20)
         assert dropped().get("queue_full", 0) > 0
         assert requests() == 41  # every request (40 and the warm-up) was still recorded in the metrics
         stop_started = time.monotonic()
@@ -165,15 +165,11 @@ def test_client_disconnecting_mid_stream_ends_the_spans_and_frees_state(proxy: L
     assert trace.request.end_ns > trace.request.start_ns
     assert trace.attempts[0].end_ns <= trace.request.end_ns
     # Nothing stays tracked: the in-flight gauge drops back to zero.
-    deadline = time.monotonic() + 10
-    inflight = None
-    while time.monotonic() < deadline:
+    def inflight() -> float | None:
         points = receiver.metric_points(m.INFLIGHT, "test-gateway")
-        inflight = points[0].value if points else None
-        if inflight == 0:
-            break
-        time.sleep(0.2)
-    assert inflight == 0
+        return points[0].value if points else None
+
+    assert eventually(inflight, lambda value: value == 0, timeout=10) == 0
 
 
 def test_an_unpriced_model_costs_zero_with_a_warning(tmp_path: Path, receiver: Any, fake_llm: Any) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import litellm
 import pytest
-from conftest import PROVIDER_KEY
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,6 +17,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from litellm_cost_otel import CostOtelLogger
 from litellm_cost_otel import attributes as a
+from litellm_cost_otel.devtools.gateway import PROVIDER_KEY
 from litellm_cost_otel.devtools.traces import request_traces
 from litellm_cost_otel.settings import Settings
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,22 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+
+from litellm_cost_otel import attributes as a
+from litellm_cost_otel import metrics as m
+from litellm_cost_otel.devtools.gateway import (
     LOCAL_INPUT_PRICE,
     LOCAL_KEY,
     LOCAL_OUTPUT_PRICE,
     PLUGIN,
     PROVIDER_KEY,
+    TEAM_AUTH,
     TEAM_KEYS,
     gateway_config,
     proxy_env,
     wait_for_request,
     write_config,
 )
-
-from litellm_cost_otel import attributes as a
-from litellm_cost_otel import metrics as m
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+from litellm_cost_otel.devtools.waiting import eventually
 
 CAP = 20
 
@@ -36,10 +37,9 @@ CAP = 20
 def team_proxy(tmp: Path, receiver: Any, fake_llm: Any, service: str, settings_section: dict[str, Any] | None,
                **env: str) -> LiteLLMProxy:
     config = gateway_config([PLUGIN])
-    config["general_settings"]["custom_auth"] = "team_auth.user_api_key_auth"
+    config["general_settings"]["custom_auth"] = TEAM_AUTH
     if settings_section is not None:
         config["callback_settings"] = {"litellm_cost_otel": settings_section}
-    shutil.copy(Path(__file__).with_name("team_auth.py"), tmp / "team_auth.py")
     return LiteLLMProxy(write_config(tmp / "config.yaml", config),
                         proxy_env(receiver, fake_llm, OTEL_SERVICE_NAME=service, **env))
 
@@ -91,12 +91,7 @@ def totals(receiver: Any, service: str) -> dict[str, float]:
 
 def wait_for_totals(receiver: Any, service: str, done: Callable[[dict[str, float]], bool],
                     timeout: float = 15) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = totals(receiver, service)
-        if done(found) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+    return eventually(lambda: totals(receiver, service), done, timeout)
 
 
 # (team, group, content, stream, expected attempts, failed attempts, retries, fallback hops)
@@ -167,11 +162,7 @@ def test_metric_sums_equal_the_traffic(metrics_proxy: LiteLLMProxy, receiver: An
 def test_token_and_duration_histograms_use_the_genai_buckets(metrics_proxy: LiteLLMProxy, receiver: Any) -> None:
     response = send(metrics_proxy, "payments", "fast", f"Hello {uuid.uuid4().hex}")
     wait_for_request(receiver, response.headers["x-litellm-call-id"], attempts=1)
-    points = []
-    deadline = time.monotonic() + 10
-    while not points and time.monotonic() < deadline:
-        points = receiver.metric_points(m.TOKEN_USAGE, "metrics-gateway")
-        time.sleep(0.2)
+    points = eventually(lambda: receiver.metric_points(m.TOKEN_USAGE, "metrics-gateway"), bool, timeout=10)
     assert points and points[0].bounds == m.TOKEN_BUCKETS and points[0].unit == "{token}"
     duration = receiver.metric_points(m.OPERATION_DURATION, "metrics-gateway")[0]
     assert duration.bounds == m.SECONDS_BUCKETS and duration.unit == "s"
@@ -288,7 +279,5 @@ def test_opt_ins_attribution_content_and_team_dimension(opt_in_proxy: LiteLLMPro
             found[team] = found.get(team, 0) + point.value
         return found
 
-    deadline = time.monotonic() + 10
-    while per_team() != pytest.approx(expected, rel=1e-9) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert per_team() == pytest.approx(expected, rel=1e-9)
+    assert eventually(per_team, lambda found: found == pytest.approx(expected, rel=1e-9), timeout=10) == \
+        pytest.approx(expected, rel=1e-9)

@@ -9,9 +9,9 @@ from typing import Any
 
 import litellm
 import pytest
-from conftest import LOCAL_INPUT_PRICE, LOCAL_OUTPUT_PRICE, wait_for_request
 
 from litellm_cost_otel import attributes as a
+from litellm_cost_otel.devtools.gateway import LOCAL_INPUT_PRICE, LOCAL_OUTPUT_PRICE, wait_for_request
 from litellm_cost_otel.devtools.otlp_receiver import ReceivedSpan
 from litellm_cost_otel.devtools.traces import RequestTrace
 
@@ -336,7 +336,7 @@ def all_values(span: ReceivedSpan) -> list[str]:
 
 
 def test_no_key_prompt_or_completion_text_is_exported(proxy: Any, receiver: Any) -> None:
-    from conftest import LOCAL_KEY, PROVIDER_KEY
+    from litellm_cost_otel.devtools.gateway import LOCAL_KEY, PROVIDER_KEY
 
     secret = f"my-secret-prompt-{uuid.uuid4().hex}"
     sent = [proxy.chat("fast", secret), proxy.chat("local", f"{secret} stream", stream=True),

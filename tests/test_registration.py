@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PLUGIN, gateway_config, proxy_env, wait_for_request, write_config
 
 from litellm_cost_otel import attributes as a
+from litellm_cost_otel.devtools.gateway import PLUGIN, gateway_config, proxy_env, wait_for_request, write_config
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
 from litellm_cost_otel.devtools.traces import request_traces
 

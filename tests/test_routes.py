@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import AUTH_DELAY_S, EMBED_PRICE, TEAM_KEYS, wait_for_request
 
 from litellm_cost_otel import attributes as a
+from litellm_cost_otel.devtools.gateway import AUTH_DELAY_S, EMBED_PRICE, TEAM_KEYS, wait_for_request
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
 from litellm_cost_otel.devtools.traces import RequestTrace
 

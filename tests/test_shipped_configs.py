@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PLUGIN, proxy_env, wait_for_request
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel.devtools.demo import TRAFFIC
+from litellm_cost_otel.devtools.gateway import PLUGIN, proxy_env, wait_for_request
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
 
 ROOT = Path(__file__).parent.parent

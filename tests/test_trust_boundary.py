@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEAM_KEYS, wait_for_request
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel import metrics as m
+from litellm_cost_otel.devtools.gateway import TEAM_KEYS, wait_for_request
 from litellm_cost_otel.devtools.proxy import LiteLLMProxy
 from litellm_cost_otel.devtools.traces import RequestTrace
 

@@ -44,13 +44,14 @@ def cache_root() -> Path:
 
 
 def _manifest() -> dict[str, Any]:
-    return yaml.safe_load(MANIFEST.read_text())
+    manifest: dict[str, Any] = yaml.safe_load(MANIFEST.read_text())
+    return manifest
 
 
 def binary_path() -> Path:
     """Where the build for the current manifest lives (it may not exist yet)."""
     digest = hashlib.sha256(MANIFEST.read_bytes()).hexdigest()[:12]
-    return cache_root() / f"otelcol-{digest}" / _manifest()["dist"]["name"]
+    return cache_root() / f"otelcol-{digest}" / str(_manifest()["dist"]["name"])
 
 
 def _tool_path(name: str, version: str) -> Path:

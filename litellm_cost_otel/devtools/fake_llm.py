@@ -75,7 +75,7 @@ def _form(content_type: str, data: bytes) -> dict[str, Any]:
     """The text fields of a multipart/form-data body (the file is left out)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + data)
-    return {part.get_param("name", header="content-disposition"): part.get_content()
+    return {str(part.get_param("name", header="content-disposition")): part.get_content()
             for part in message.iter_parts() if not part.get_filename()}
 
 
@@ -199,7 +199,7 @@ class FakeLLMServer:
             def _embeddings(self, model: str, body: dict[str, Any], directives: dict[str, str]) -> dict[str, Any]:
                 inputs = body.get("input", "")
                 inputs = inputs if isinstance(inputs, list) else [inputs]
-                vectors = [[round(0.1 * (index + 1), 1), 0.5, -0.25, 1.0] for index in range(len(inputs))]
+                vectors: list[Any] = [[round(0.1 * (index + 1), 1), 0.5, -0.25, 1.0] for index in range(len(inputs))]
                 if body.get("encoding_format") == "base64":  # the openai SDK asks for this by default
                     vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
                 prompt_tokens = int(directives.get("prompt_tokens", DEFAULT_PROMPT_TOKENS))
@@ -239,7 +239,7 @@ class FakeLLMServer:
                 item = final["output"][0]
                 where = {"item_id": item["id"], "output_index": 0, "content_index": 0}
                 pending = self._responses(model, body, directives, "in_progress", [])
-                start = [
+                start: list[dict[str, Any]] = [
                     {"type": "response.created", "response": pending},
                     {"type": "response.in_progress", "response": pending},
                     {"type": "response.output_item.added", "output_index": 0,
@@ -249,7 +249,7 @@ class FakeLLMServer:
                 ]
                 deltas = [{"type": "response.output_text.delta", **where, "delta": word, "logprobs": []}
                           for word in REPLY_WORDS]
-                end = [
+                end: list[dict[str, Any]] = [
                     {"type": "response.output_text.done", **where, "text": REPLY, "logprobs": []},
                     {"type": "response.content_part.done", **where, "part": item["content"][0]},
                     {"type": "response.output_item.done", "output_index": 0, "item": item},
@@ -277,14 +277,15 @@ class FakeLLMServer:
 
             def _messages_stream(self, model: str, body: dict[str, Any], directives: dict[str, str]) -> None:
                 message = self._messages(model, body, directives)
-                start = [{"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
-                                                               "usage": {**message["usage"], "output_tokens": 1}}},
-                         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
+                start: list[dict[str, Any]] = [
+                    {"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
+                                                          "usage": {**message["usage"], "output_tokens": 1}}},
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
                 deltas = [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}
                           for word in REPLY_WORDS]
                 stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
                 output = {"output_tokens": message["usage"]["output_tokens"]}
-                end = [{"type": "content_block_stop", "index": 0},
+                end: list[dict[str, Any]] = [{"type": "content_block_stop", "index": 0},
                        {"type": "message_delta", "delta": stop, "usage": output},
                        {"type": "message_stop"}]
                 error = {"type": "error", "error": {"type": "overloaded_error", "message": "generation failed"}}

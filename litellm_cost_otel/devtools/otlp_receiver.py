@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from .waiting import eventually
 
 KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
@@ -168,12 +169,7 @@ class _SpanStore:
 
     def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 15.0) -> list[ReceivedSpan]:
         """Poll until predicate(spans) holds; returns the spans either way (callers assert)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            spans = self.snapshot()
-            if predicate(spans) or time.monotonic() > deadline:
-                return spans
-            time.sleep(0.05)
+        return eventually(self.snapshot, predicate, timeout, interval=0.05)
 
 
 class OtlpReceiver(_SpanStore):
@@ -184,11 +180,11 @@ class OtlpReceiver(_SpanStore):
         super().__init__()
         self.headers: list[dict[str, str]] = []  # gRPC metadata of each export call
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self._add, self.headers),
-                                                                  self._server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _TraceService(self._add, self.headers), self._server)
         if metrics:
-            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(self._add_metrics),
-                                                                          self._server)
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                _MetricsService(self._add_metrics), self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
