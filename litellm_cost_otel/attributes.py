@@ -208,10 +208,6 @@ def _litellm_request(request: Request, into: dict[str, Any]) -> None:
         into[CLOCK_ADJUSTED] = True
 
 
-def _openinference_request(request: Request, into: dict[str, Any]) -> None:
-    into[OPENINFERENCE_SPAN_KIND] = _CHAIN
-
-
 def _litellm_attempt(attempt: Attempt, into: dict[str, Any]) -> None:
     into[ATTEMPT] = attempt.number
     into[FALLBACK_DEPTH] = attempt.fallback_depth
@@ -282,7 +278,7 @@ def request_attributes(request: Request, attribution: Collection[str] = (),
     if attribution:
         attributes.update(attribution_attributes(request.attribution, attribution))
     if openinference:
-        _openinference_request(request, attributes)
+        attributes[OPENINFERENCE_SPAN_KIND] = _CHAIN  # all OpenInference has of a request span
     return attributes
 
 

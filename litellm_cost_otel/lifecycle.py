@@ -16,13 +16,10 @@ from collections.abc import Callable
 from .model import UNKNOWN_ERROR, UNKNOWN_GROUP, Answer, Attempt, Request, RequestKey, Success, plausible_ns
 from .tracker import RequestTracker
 
-SWEEP_EVERY_NS = 1_000_000_000
-
 
 class Lifecycle:
     def __init__(self, max_requests: int, idle_timeout_ns: int) -> None:
         self.tracker = RequestTracker(max_requests, idle_timeout_ns)
-        self._last_sweep_ns = 0
 
     def __len__(self) -> int:
         return len(self.tracker)
@@ -32,7 +29,7 @@ class Lifecycle:
     def attempt_started(self, key: RequestKey, anchor: object, make_request: Callable[[], Request],
                         attempt: Attempt, now: int) -> list[Request]:
         """An attempt starts (first try, retry or fallback hop); returns requests abandoned
-        meanwhile (evicted to stay within bounds, or idle too long)."""
+        meanwhile (each new request evicts those beyond the bounds or idle too long)."""
         request, finished = self.tracker.get_or_start(key, anchor, lambda: self._started(make_request, now), now)
         open_attempt = request.open_attempt
         if open_attempt is not None:
@@ -45,9 +42,6 @@ class Lifecycle:
         if not request.attempts and request.model_group == UNKNOWN_GROUP and attempt.model_group:
             request.model_group = attempt.model_group  # routed: the group the router matched
         request.start_attempt(attempt)
-        if now - self._last_sweep_ns > SWEEP_EVERY_NS:
-            self._last_sweep_ns = now
-            finished += self.tracker.sweep(now)
         return finished
 
     def attempt_answered(self, key: RequestKey, answer: Answer, now: int) -> None:
@@ -70,10 +64,8 @@ class Lifecycle:
                           make_attempt: Callable[[int], Attempt], success: Success, now: int) -> Request:
         """The answer is complete: litellm's cost, and for streams the last chunk's time."""
         request = self._finished(key, make_request, now)
-        attempt = request.open_attempt
-        last = request.last_attempt
-        if attempt is None and last is not None and last.error_type is None:
-            attempt = last
+        last = request.last_attempt  # the open attempt, or the one that answered; not a failed one
+        attempt = last if last is not None and last.error_type is None else None
         if attempt is None:  # an answer no attempt hook announced (e.g. a cache hit)
             start = self._checked(request, success.start_ns, now)
             attempt = make_attempt(start)
@@ -82,14 +74,14 @@ class Lifecycle:
                 request.model_group = attempt.model_group
             request.start_attempt(attempt)
         attempt.apply(success.answer)
-        if attempt.response_model in (attempt.model_group, request.model_group, request.requested_model):
-            # The proxy renames the response's model to the group asked for; a group is not a
-            # model, so report the model the deployment was asked for instead.
-            attempt.response_model = attempt.request_model
         attempt.cost_usd = success.cost_usd
         attempt.deployment_id = attempt.deployment_id or success.deployment_id
         attempt.provider = attempt.provider or success.provider
         attempt.api_base = attempt.api_base or success.api_base
+        if attempt.response_model in (attempt.model_group, request.model_group, request.requested_model):
+            # The proxy renames the response's model to the group asked for; a group is not a
+            # model, so report the model the deployment was asked for instead.
+            attempt.response_model = attempt.request_model
         attempt.usage = attempt.usage or success.logged_usage  # e.g. a stream that sent no usage chunk
         end = self._checked(request, success.end_ns, now)
         if attempt.end_ns is None:
@@ -124,8 +116,7 @@ class Lifecycle:
     def _finished(self, key: RequestKey | None, make_request: Callable[[], Request], now: int) -> Request:
         """The request's in-flight record, taken out of the tracker; a fresh one when no
         attempt hook announced it (a cache hit, an unknown model)."""
-        request = self.tracker.finish(key) if key is not None else None
-        return request or self._started(make_request, now)
+        return self.tracker.finish(key) or self._started(make_request, now)
 
     def _open_attempt(self, key: RequestKey, now: int) -> Attempt | None:
         request = self.tracker.get(key, now)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,20 +91,21 @@ def text_of(value: object, limit: int) -> str | None:
 
 def _count_or_none(value: object) -> int | None:
     """A count: a non-negative integer within int64 (a float only if integral)."""
-    if type(value) is int:
-        return value if 0 <= value <= _INT64_MAX else None
     if isinstance(value, bool):
         return None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+    if isinstance(value, float) and value.is_integer():  # (never true of NaN or infinity)
         value = int(value)
     return value if isinstance(value, int) and 0 <= value <= _INT64_MAX else None
 
 
 def _float_or_none(value: object) -> float | None:
+    """A number as a float (NaN and infinity included: the callers' range checks refuse them)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value) if not isinstance(value, int) or abs(value) < 2**1023 else math.inf
-    return number if math.isfinite(number) else None  # NaN or infinity is no amount
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
 
 
 def time_ns_of(value: object) -> int | None:
@@ -245,12 +245,10 @@ def new_request(args: HookArgs, now_ns: int, limit: int) -> Request:
         group = asked if isinstance(asked, str) and groups is not None and asked in groups else None
     else:  # in-process the caller is the application itself, not an outside client
         metadata = args.metadata
-        asked = metadata.get("original_model_group") or metadata.get("model_group") or args.kwargs.get("model")
-        group = asked if isinstance(asked, str) and asked else None
+        group = asked = metadata.get("original_model_group") or metadata.get("model_group") or args.kwargs.get("model")
     request = Request(call_id=text_of(call_id_of(args), limit) or "", received_ns=received_ns_of(args) or now_ns,
                       attribution=attribution_of(args, limit))
-    if group is not None:
-        request.model_group = text_of(group, limit) or request.model_group
+    request.model_group = text_of(group, limit) or request.model_group
     request.requested_model = text_of(asked, limit)
     if args.on_proxy:
         request.parent = parent_hint_of(args)
@@ -273,27 +271,26 @@ def new_attempt(args: HookArgs, call_type: object, start_ns: int, limit: int) ->
     """An attempt as it starts, from the pre-call deployment hook's (or pre-API-call) kwargs,
     where the router has just written the deployment it picked."""
     kwargs, metadata, litellm_params = args.kwargs, args.metadata, args.litellm_params
+    # Deployment hooks carry the deployment's model_info at the top level, log events only in
+    # the router's metadata.
     model_info = as_mapping(kwargs.get("model_info")) or as_mapping(metadata.get("model_info"))
-    depth = _count_or_none(metadata.get("attempted_fallbacks"))
-    if depth is None:
-        depth = _count_or_none(kwargs.get("fallback_depth")) or 0
     deployment_model = text_of(kwargs.get("model"), limit)
     provider = text_of(kwargs.get("custom_llm_provider") or litellm_params.get("custom_llm_provider"), limit)
     if provider is None and deployment_model and "/" in deployment_model:
         provider = deployment_model.split("/", 1)[0]
     # The deployment's configured group; `model_group` is the name asked for, which on a
     # wildcard route is the client's own.
-    group = text_of(metadata.get("deployment_model_name") or metadata.get("model_group"), limit)
+    group = text_of(metadata.get("deployment_model_name"), limit)
     call_type = call_type or kwargs.get("call_type")
     return Attempt(
         number=0,
         start_ns=start_ns,
         model_group=group,
         deployment_model=deployment_model,
-        deployment_id=text_of(model_info.get("id") or kwargs.get("model_id"), limit),
+        deployment_id=text_of(model_info.get("id"), limit),
         provider=provider,
-        api_base=text_of(kwargs.get("api_base") or litellm_params.get("api_base") or metadata.get("api_base"), 2048),
-        fallback_depth=depth,
+        api_base=text_of(kwargs.get("api_base") or litellm_params.get("api_base"), 2048),
+        fallback_depth=_count_or_none(metadata.get("attempted_fallbacks")) or 0,
         operation=operation_of(call_type),
         call_type=call_type_name(call_type),
         stream=kwargs.get("stream") is True,
@@ -305,29 +302,38 @@ def new_attempt(args: HookArgs, call_type: object, start_ns: int, limit: int) ->
 
 def usage_of(response: object) -> Usage | None:
     """Token counts as the provider reported them: OpenAI chat-style usage (litellm's Usage),
-    the Responses API's, or the Anthropic Messages API's (whose input_tokens exclude the
-    cached ones)."""
+    or the Responses or Anthropic Messages API's."""
     usage = _get(response, "usage")
     if usage is None:
         return None
     prompt = _count_or_none(_get(usage, "prompt_tokens"))
     completion = _count_or_none(_get(usage, "completion_tokens"))
-    cache_read = _count_or_none(_get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
-    reasoning = _count_or_none(_get(_get(usage, "completion_tokens_details"), "reasoning_tokens"))
+    if prompt is None and completion is None:
+        return _api_usage(usage)
+    return _usage(prompt, completion, _count_or_none(_get(usage, "total_tokens")),
+                  _count_or_none(_get(_get(usage, "prompt_tokens_details"), "cached_tokens")),
+                  _count_or_none(_get(usage, "cache_creation_input_tokens")),
+                  _count_or_none(_get(_get(usage, "completion_tokens_details"), "reasoning_tokens")))
+
+
+def _api_usage(usage: object) -> Usage | None:
+    """The Responses API's usage (`input_tokens` include the cached ones) or the Anthropic
+    Messages API's (`input_tokens` leave out the cache reads and writes)."""
+    prompt = _count_or_none(_get(usage, "input_tokens"))
+    cache_read = _count_or_none(_get(_get(usage, "input_tokens_details"), "cached_tokens"))
+    anthropic_read = _count_or_none(_get(usage, "cache_read_input_tokens"))
     cache_write = _count_or_none(_get(usage, "cache_creation_input_tokens"))
-    if prompt is None and completion is None:  # the Responses or Messages API's names
-        prompt = _count_or_none(_get(usage, "input_tokens"))
-        completion = _count_or_none(_get(usage, "output_tokens"))
-        cache_read = cache_read or _count_or_none(_get(_get(usage, "input_tokens_details"), "cached_tokens"))
-        reasoning = reasoning or _count_or_none(_get(_get(usage, "output_tokens_details"), "reasoning_tokens"))
-        anthropic_read = _count_or_none(_get(usage, "cache_read_input_tokens"))
-        if prompt is not None and (anthropic_read is not None or cache_write is not None):
-            prompt += (anthropic_read or 0) + (cache_write or 0)
-            cache_read = anthropic_read if anthropic_read is not None else cache_read
+    if prompt is not None and (anthropic_read or cache_write):
+        prompt += (anthropic_read or 0) + (cache_write or 0)  # counted as the GenAI conventions count
+    return _usage(prompt, _count_or_none(_get(usage, "output_tokens")), _count_or_none(_get(usage, "total_tokens")),
+                  cache_read if cache_read is not None else anthropic_read, cache_write,
+                  _count_or_none(_get(_get(usage, "output_tokens_details"), "reasoning_tokens")))
+
+
+def _usage(prompt: int | None, completion: int | None, total: int | None, cache_read: int | None,
+           cache_write: int | None, reasoning: int | None) -> Usage | None:
     if prompt is None and completion is None:
         return None
-    cache_read = cache_read or _count_or_none(_get(usage, "cache_read_input_tokens"))
-    total = _count_or_none(_get(usage, "total_tokens"))
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     return Usage(input_tokens=prompt, output_tokens=completion, total_tokens=total, cache_read_input_tokens=cache_read,
@@ -341,10 +347,11 @@ def finish_reasons_of(response: object, limit: int) -> tuple[str, ...]:
     if isinstance(choices, (list, tuple)):
         reasons = (text_of(_get(choice, "finish_reason"), limit) for choice in choices)
         return tuple(reason for reason in reasons if reason)
-    reason = _get(response, "stop_reason")
-    if reason is None and _get(response, "object") == "response":
+    if _get(response, "object") == "response":
         status = _get(response, "status")
         reason = _get(_get(response, "incomplete_details"), "reason") if status == "incomplete" else status
+    else:
+        reason = _get(response, "stop_reason")
     found = text_of(reason, limit)
     return (_FINISH_REASONS.get(found, found),) if found else ()
 

@@ -65,7 +65,9 @@ class RequestTracker:
             self._requests[key] = _InFlight(request, anchor, now)
             return request, self._evict(now)
 
-    def finish(self, key: RequestKey) -> Request | None:
+    def finish(self, key: RequestKey | None) -> Request | None:
+        if key is None:
+            return None
         with self._lock:
             found = self._requests.pop(key, None)
             return found.request if found else None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from litellm_cost_otel.lifecycle import SWEEP_EVERY_NS, Lifecycle
+from litellm_cost_otel.lifecycle import Lifecycle
 from litellm_cost_otel.model import (
     ABANDONED,
     MAX_AGE_NS,
+    MAX_AHEAD_NS,
     UNKNOWN_ERROR,
     UNKNOWN_GROUP,
     Answer,
@@ -16,6 +17,7 @@ from litellm_cost_otel.model import (
     RequestKey,
     Success,
     Usage,
+    plausible_ns,
 )
 
 NOW = 1_800_000_000 * 10**9  # the hooks' clock: an ordinary epoch time
@@ -177,7 +179,7 @@ def test_idle_requests_are_abandoned_and_an_open_attempt_with_them() -> None:
     lifecycle = Lifecycle(10, idle_timeout_ns=100)
     other = RequestKey("proxy", "call-2", 2)
     lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
-    later = NOW + SWEEP_EVERY_NS + 1
+    later = NOW + 1000
     abandoned = lifecycle.attempt_started(other, ANCHOR, make_request(), attempt(start=later), later)
     (request,) = abandoned
     assert request.error_type == ABANDONED and request.attempts[0].error_type == ABANDONED
@@ -209,3 +211,170 @@ def test_activity_keeps_a_request_alive() -> None:
     lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
     lifecycle.attempt_answered(KEY, Answer(), NOW + 90)
     assert lifecycle.sweep(NOW + 150) == [] and len(lifecycle.sweep(NOW + 200)) == 1
+
+
+# --- what each transition leaves behind, exactly -------------------------------------------------
+
+def test_an_answer_fills_what_it_tells_and_keeps_what_it_does_not() -> None:
+    answered = attempt()
+    answered.apply(Answer(Usage(1, 2, 3), ("stop",), "r-1", "m-1"))
+    answered.apply(Answer())  # a later, emptier answer (the success event of a stream) takes nothing away
+    assert (answered.usage, answered.finish_reasons, answered.response_id, answered.response_model) == (
+        Usage(1, 2, 3), ("stop",), "r-1", "m-1")
+    answered.apply(Answer(None, ("length",), "r-2", "m-2"))
+    assert (answered.finish_reasons, answered.response_id, answered.response_model) == (("length",), "r-2", "m-2")
+    embedding = Attempt(number=1, start_ns=0, operation="embeddings")
+    embedding.apply(Answer(Usage(9, 0, 9)))
+    assert embedding.usage == Usage(9, None, 9)  # litellm's 0 output tokens: embeddings have none
+    chat = Attempt(number=1, start_ns=0)
+    chat.apply(Answer(Usage(9, 0, 9)))
+    assert chat.usage == Usage(9, 0, 9)
+
+
+def test_abandoned_requests_say_why() -> None:
+    lifecycle = Lifecycle(max_requests=1, idle_timeout_ns=100)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    other = RequestKey("proxy", "call-2", 2)
+    (evicted,) = lifecycle.attempt_started(other, ANCHOR, make_request(), attempt(start=NOW + 1), NOW + 1)
+    assert evicted.error_description == "request abandoned: evicted to bound in-flight state"
+    lifecycle.attempt_failed(other, "RateLimitError", None, NOW + 2)
+    (idle,) = lifecycle.sweep(NOW + 200)
+    assert idle.error_description == "RateLimitError on the last attempt; no hook for longer than the request timeout"
+    never_attempted = Request(call_id="c", received_ns=NOW)
+    never_attempted.abandon(NOW + 5, "gone")
+    assert (never_attempted.error_type, never_attempted.end_ns) == (ABANDONED, NOW + 5)
+
+
+def test_a_request_that_failed_says_how() -> None:
+    request = Request(call_id="c", received_ns=NOW)
+    request.finish(NOW - 10, "X", "why")
+    assert (request.end_ns, request.error_type, request.error_description) == (NOW, "X", "why")
+
+
+def test_retries_and_hops_after_an_answer_are_none() -> None:
+    """Only an attempt after a failed one is a retry or a hop; later failures are still seen."""
+    answered, failed, retried = attempt(), attempt(), attempt()
+    answered.end(NOW, None)
+    failed.end(NOW, "RateLimitError")
+    request = Request(call_id="c", received_ns=NOW, attempts=[answered, failed, retried])
+    assert request.transitions() == [(retried, "retry")]
+
+
+def test_the_plausible_window_includes_its_edges() -> None:
+    assert plausible_ns(NOW - MAX_AGE_NS, NOW) == NOW - MAX_AGE_NS
+    assert plausible_ns(NOW + MAX_AHEAD_NS, NOW) == NOW + MAX_AHEAD_NS
+    assert plausible_ns(NOW + MAX_AHEAD_NS + 1, NOW) is None and plausible_ns(None, NOW) is None
+
+
+def test_each_new_request_ends_those_idle_too_long() -> None:
+    lifecycle = Lifecycle(10, idle_timeout_ns=100)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    other, third = RequestKey("proxy", "call-2", 2), RequestKey("proxy", "call-3", 3)
+    assert lifecycle.attempt_started(other, ANCHOR, make_request(), attempt(start=NOW + 99), NOW + 99) == []
+    (idle,) = lifecycle.attempt_started(third, ANCHOR, make_request(), attempt(start=NOW + 100), NOW + 100)
+    assert idle.attempts[0].start_ns == NOW and len(lifecycle) == 2
+
+
+def test_a_failure_at_the_attempts_own_start_closes_it() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "Timeout", NOW, NOW + 1)
+    assert lifecycle.request_failed(KEY, make_request(), "Timeout", NOW + 2).attempts[0].end_ns == NOW
+
+
+def test_the_success_event_completes_the_answering_attempt() -> None:
+    """The deployment it names fills what the attempt hook did not; a response model that is
+    only the group's name becomes the deployment's model."""
+    lifecycle = Lifecycle(10, 10**12)
+    announced = Attempt(number=0, start_ns=NOW, model_group="fast", deployment_model="mistral/mistral-small-latest",
+                        provider=None, call_id="call-1")
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), announced, NOW)
+    lifecycle.attempt_answered(KEY, Answer(response_model="fast"), NOW + 1)
+    request = succeed(lifecycle, NOW + 2, deployment_id="dep-9", provider="mistral", api_base="https://x/v1")
+    (done,) = request.attempts
+    assert (done.deployment_id, done.provider, done.api_base) == ("dep-9", "mistral", "https://x/v1")
+    assert done.response_model == "mistral-small-latest"
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, Answer(response_model="mistral-small-2409"), NOW + 1)
+    kept = succeed(lifecycle, NOW + 2, deployment_id="other", provider="other", api_base="other").attempts[0]
+    assert kept.response_model == "mistral-small-2409"  # a real model name stays
+    assert (kept.deployment_id, kept.provider) == ("dep-1", "mistral")  # the attempt hook's own win
+
+
+def test_an_answer_after_a_failed_attempt_is_a_new_attempt() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 1)
+    request = lifecycle.request_succeeded(KEY, make_request(), lambda start: attempt(group="fast", start=start),
+                                          Success(start_ns=NOW + 2, end_ns=NOW + 3, cost_usd=0.5), NOW + 4)
+    assert [(x.error_type, x.cost_usd) for x in request.attempts] == [("RateLimitError", 0.0), (None, 0.5)]
+    # A cache hit on a request that already has a group keeps it.
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(group="asked"), attempt(group="fast", start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "RateLimitError", None, NOW + 1)
+    hit = lifecycle.request_succeeded(KEY, make_request(), lambda start: attempt(group="other", start=start),
+                                      Success(), NOW + 4)
+    assert hit.model_group == "asked"
+
+
+def test_an_implausible_time_is_flagged_only_when_one_was_given() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    assert not succeed(lifecycle, NOW + 1).clock_adjusted  # no end time given: the hook's clock, no flag
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    assert succeed(lifecycle, NOW + 1, stream=True, end_ns=1).clock_adjusted
+
+
+def test_times_to_first_chunk_at_the_edges() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW), attempt(start=NOW), NOW)
+    at_start = succeed(lifecycle, NOW + 10, stream=True, end_ns=NOW + 8, first_chunk_ns=NOW, api_call_start_ns=NOW)
+    assert at_start.attempts[0].time_to_first_chunk_s == 0.0
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW), attempt(start=NOW), NOW)
+    at_end = succeed(lifecycle, NOW + 10, stream=True, end_ns=NOW + 8, first_chunk_ns=NOW + 8,
+                     api_call_start_ns=NOW + 8)
+    assert at_end.attempts[0].time_to_first_chunk_s == 0.0 and at_end.time_to_first_chunk_s == 8e-9
+    # A provider call start outside the attempt: the attempt's start is the reference.
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW), attempt(start=NOW), NOW)
+    outside = succeed(lifecycle, NOW + 10, stream=True, end_ns=NOW + 8, first_chunk_ns=NOW + 4,
+                      api_call_start_ns=NOW - 3)
+    assert outside.attempts[0].time_to_first_chunk_s == 4e-9
+
+
+def test_the_tracker_keeps_the_proxys_request_dict_alive() -> None:
+    """Its id() keys the request: it must not be freed (and reused) while the state lives."""
+    import sys
+
+    anchor: dict[str, object] = {}
+    before = sys.getrefcount(anchor)
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, anchor, make_request(), attempt(start=NOW), NOW)
+    assert sys.getrefcount(anchor) == before + 1
+    succeed(lifecycle, NOW + 1)
+    assert sys.getrefcount(anchor) == before
+
+
+def test_activity_refreshes_a_known_request() -> None:
+    lifecycle = Lifecycle(10, idle_timeout_ns=100)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "X", None, NOW + 1)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW + 90), NOW + 90)  # a retry: activity
+    assert lifecycle.sweep(NOW + 150) == []
+    assert lifecycle.sweep(NOW + 190) != []  # exactly the timeout after the last hook: idle
+
+
+def test_an_implausible_receipt_alone_is_flagged() -> None:
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(NOW + MAX_AHEAD_NS + 1), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, Answer(), NOW + 1)
+    request = succeed(lifecycle, NOW + 2)
+    assert request.clock_adjusted and request.received_ns == NOW
+
+
+def test_only_the_first_routed_attempt_names_an_unknown_request_group() -> None:
+    """A request whose first attempt named no group keeps `_unknown`, whatever answers later."""
+    lifecycle = Lifecycle(10, 10**12)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(group="", start=NOW), NOW)
+    lifecycle.attempt_failed(KEY, "X", None, NOW + 1)
+    request = lifecycle.request_succeeded(KEY, make_request(), lambda start: attempt(group="fast", start=start),
+                                          Success(), NOW + 2)
+    assert request.model_group == UNKNOWN_GROUP

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from litellm_cost_otel import readers
 from litellm_cost_otel.devtools.hook_kwargs import TRACEPARENT, chat_response, proxy_hooks
-from litellm_cost_otel.model import UNKNOWN_GROUP, Usage
+from litellm_cost_otel.model import UNKNOWN_GROUP, Answer, Attempt, Attribution, Message, RequestKey, Success, Usage
 
 LIMIT = 256
 
@@ -186,3 +186,287 @@ def test_readers_never_raise(kwargs: dict[str, Any], response: Any) -> None:
     readers.answer_of(response, LIMIT)
     readers.success_of(args, response, kwargs.get("model"), kwargs.get("stream"), LIMIT)
     readers.zero_cost_reason_of(args.kwargs, readers.usage_of(response))
+
+
+# --- exact records: every field each hook shape fills, from where ------------------------------
+
+def test_the_deployment_hook_fills_every_attempt_field() -> None:
+    hooks = proxy_hooks(attempted_fallbacks=1)
+    hooks.start.update(custom_llm_provider="mistral", api_base="https://api.mistral.ai/v1", stream=True)
+    attempt = readers.new_attempt(readers.hook_args(hooks.start), "acompletion", 7, LIMIT)
+    assert attempt == Attempt(number=0, start_ns=7, model_group="fast", deployment_model="mistral/mistral-small-latest",
+                              deployment_id="dep-1", provider="mistral", api_base="https://api.mistral.ai/v1",
+                              fallback_depth=1, operation="chat", call_type="acompletion", stream=True)
+
+
+def test_a_log_event_fills_an_attempt_from_litellm_params_and_the_routers_metadata() -> None:
+    """An answer no attempt hook announced (a cache hit) is read from the success event."""
+    hooks = proxy_hooks(model_info={"id": "dep-7"})
+    event = {**hooks.success, "model": "openai/local-model", "call_type": "atext_completion",
+             "litellm_params": {**hooks.success["litellm_params"], "custom_llm_provider": "openai",
+                                "api_base": "http://127.0.0.1:8000/v1"}}
+    attempt = readers.new_attempt(readers.hook_args(event), None, 3, LIMIT)
+    assert (attempt.deployment_id, attempt.provider, attempt.api_base) == ("dep-7", "openai", "http://127.0.0.1:8000/v1")
+    assert (attempt.operation, attempt.call_type, attempt.stream) == ("text_completion", "atext_completion", False)
+    # With no provider named anywhere, the model's prefix is the provider.
+    event["litellm_params"].pop("custom_llm_provider")
+    assert readers.new_attempt(readers.hook_args(event), None, 3, LIMIT).provider == "openai"
+    assert readers.new_attempt(readers.hook_args({"model": "no-prefix"}), None, 3, LIMIT).provider is None
+
+
+def test_attribution_reads_every_field_and_bounds_the_tags() -> None:
+    hooks = proxy_hooks(user_api_key_end_user_id="customer-1", tags=["a", 5, "", "b" * 300] + ["t"] * 40)
+    who = readers.attribution_of(readers.hook_args(hooks.start), 256)
+    assert who == Attribution(team_id="payments-id", team_alias="payments", org_id="acme",
+                              key_alias="payments-service-key", key_hash="h" * 64, user_id="payments-owner",
+                              end_user_id="customer-1", tags=("a", "b" * 256, *["t"] * 28))
+    assert len(who.tags) == 32 - 2  # the first 32 tags, less the two that are no text
+    hooks = proxy_hooks(tags="not-a-list")
+    hooks.start["user"] = "from-the-body"
+    who = readers.attribution_of(readers.hook_args(hooks.start), LIMIT)
+    assert who.tags == () and who.end_user_id == "from-the-body"  # the end user the client named
+
+
+def test_a_new_proxy_request() -> None:
+    hooks = proxy_hooks(call_id="c" * 300)
+    request = readers.new_request(readers.hook_args(hooks.start), 99, LIMIT)
+    assert request.call_id == "c" * 256
+    assert request.received_ns == readers.received_ns_of(readers.hook_args(hooks.start))
+    assert request.parent is hooks.start["proxy_server_request"]["headers"]
+    assert request.attribution.team_alias == "payments" and request.requested_model == "fast"
+    assert request.model_group == UNKNOWN_GROUP  # no running proxy's router here: the lifecycle decides
+    empty = readers.new_request(readers.hook_args({"proxy_server_request": {}}), 99, LIMIT)
+    assert (empty.call_id, empty.received_ns, empty.requested_model, empty.parent) == ("", 99, None, None)
+
+
+def test_configured_groups_come_from_the_running_proxys_router(monkeypatch: Any) -> None:
+    import sys
+    import types
+
+    assert readers.configured_groups() is None or "litellm.proxy.proxy_server" in sys.modules
+    proxy_server = types.ModuleType("litellm.proxy.proxy_server")
+    monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", proxy_server)
+    assert readers.configured_groups() is None  # no router yet
+    for names in (["fast", "local"], ("fast", "local"), {"fast", "local"}):
+        proxy_server.llm_router = types.SimpleNamespace(model_names=names)  # type: ignore[attr-defined]
+        assert readers.configured_groups() == {"fast", "local"}
+
+
+def test_an_in_process_request_names_its_group_itself() -> None:
+    for metadata, expected in (({"original_model_group": "fast-outage", "model_group": "capable"}, "fast-outage"),
+                               ({"model_group": "capable"}, "capable"), ({}, "mistral/x")):
+        request = readers.new_request(readers.hook_args({"metadata": metadata, "model": "mistral/x"}), 5, LIMIT)
+        assert (request.model_group, request.requested_model, request.parent) == (expected, expected, None)
+
+
+def test_the_success_event_fills_every_field() -> None:
+    hooks = proxy_hooks(cost=0.75)
+    hooks.success.update(stream=True, completion_start_time=3.5, api_call_start_time=2.5)
+    hooks.success["standard_logging_object"].update(prompt_tokens=3, completion_tokens=4, total_tokens=7,
+                                                    custom_llm_provider="mistral", api_base="",
+                                                    hidden_params={"api_base": "https://api.mistral.ai/v1"})
+    success = readers.success_of(readers.hook_args(hooks.success), chat_response(), 1.5, 4.5, LIMIT)
+    assert success == Success(
+        cost_usd=0.75, answer=Answer(Usage(3, 2, 5), ("stop",), "chatcmpl-1", "mistral-small-latest"),
+        start_ns=1_500_000_000, end_ns=4_500_000_000, stream=True, first_chunk_ns=3_500_000_000,
+        api_call_start_ns=2_500_000_000, logged_usage=Usage(3, 4, 7), model_group="fast", deployment_id="dep-1",
+        provider="mistral", api_base="https://api.mistral.ai/v1")
+    # Not a stream: no first chunk. No usage logged, no cost: nothing made up.
+    plain = readers.success_of(readers.hook_args({"standard_logging_object": {"stream": True}}), None, None, None,
+                               LIMIT)
+    assert plain.stream and plain.cost_usd == 0.0 and plain.logged_usage is None
+    hooks.success["stream"] = False
+    assert readers.success_of(readers.hook_args(hooks.success), None, 1, 2, LIMIT).first_chunk_ns is None
+    logged_only = {"standard_logging_object": {"completion_tokens": 4}}
+    assert readers.success_of(readers.hook_args(logged_only), None, None, None, LIMIT).logged_usage == Usage(None, 4)
+
+
+def test_why_an_answer_cost_zero() -> None:
+    used = Usage(10, 5)
+    assert readers.zero_cost_reason_of({"response_cost": 0.1}, used) is None
+    assert readers.zero_cost_reason_of({}, used) == "litellm gave no cost"
+    diagnosed = {"response_cost": 0.0, "zero_cost_diagnostic": {"reason": "missing_pricing_key"}}
+    assert readers.zero_cost_reason_of(diagnosed, used) == "missing_pricing_key"
+    logged = {"response_cost": 0.0, "standard_logging_object": {"zero_cost_diagnostic": {"reason": "r" * 300}}}
+    assert readers.zero_cost_reason_of(logged, used) == "r" * 200
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, used) == "no price known for this model"
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, Usage(0, 0)) is None  # nothing used
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, None) is None
+    for priced in ({"litellm_params": {"input_cost_per_token": 0}},
+                   {"litellm_params": {"model_info": {"output_cost_per_second": 0.0}}}):
+        assert readers.zero_cost_reason_of({"response_cost": 0.0, **priced}, used) is None  # free on purpose
+
+
+def test_captured_content_is_truncated_in_total() -> None:
+    kwargs = {"messages": [{"role": "system", "content": "abcdef"},
+                           {"role": "user", "content": [{"type": "text", "text": "gh"}, {"type": "image_url"},
+                                                        {"type": "input_text", "text": "ij"}]},
+                           {"content": "never reached"}]}
+    assert readers.input_messages_of(kwargs, 8) == (Message("system", "abcdef"), Message("user", "gh…"))
+    assert readers.input_messages_of(kwargs, 100)[2] == Message("user", "never reached")
+    assert readers.input_messages_of({"messages": "no list"}, 8) == ()
+    response = {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "The answer."}},
+                            {"delta": {"content": [{"type": "output_text", "text": "Streamed."}]}}]}
+    assert readers.output_messages_of(response, 100) == (Message("assistant", "The answer.", "stop"),
+                                                         Message("assistant", "Streamed."))
+    assert readers.output_messages_of(response, 4) == (Message("assistant", "The …", "stop"),)
+    assert readers.output_messages_of({"data": []}, 4) == ()
+    # Empty messages still use the budget: their number is bounded too.
+    assert len(readers.input_messages_of({"messages": [{"role": "user", "content": ""}] * 50}, 8)) == 8
+
+
+def test_keys_of_each_scope() -> None:
+    proxy_request: dict[str, Any] = {}
+    key = readers.request_key(readers.hook_args({"litellm_call_id": "c", "proxy_server_request": proxy_request,
+                                                 "litellm_trace_id": "t"}))
+    assert key == RequestKey("proxy", "c", id(proxy_request))
+    assert readers.request_key(readers.hook_args({"litellm_params": {"litellm_trace_id": "t"}})) == \
+        RequestKey("router", "t")
+    assert readers.request_key(readers.hook_args({"litellm_call_id": "c"})) == RequestKey("call", "c")
+    assert readers.request_key(readers.hook_args({"proxy_server_request": proxy_request})) is None
+
+
+def test_plain_values() -> None:
+    assert readers.operation_of(types_like("aembedding")) == "embeddings"  # an Enum's value
+    assert readers.operation_of("aimage_generation") == "image_generation"
+    assert readers.operation_of("atranscription") == "audio_transcription"
+    assert readers.operation_of("something_new") == "chat" and readers.operation_of(None) == "chat"
+    assert readers.call_type_name(types_like("aresponses")) == "aresponses"
+    assert readers.call_type_name("") is None and readers.call_type_name(3) is None
+    assert readers.error_type_of(TimeoutError()) == "TimeoutError" and readers.error_type_of("boom") == "_OTHER"
+    assert readers.time_ns_of(datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)) == 1767225600 * 10**9
+    assert readers.time_ns_of(True) is None and readers.time_ns_of("1.0") is None and readers.time_ns_of(0) is None
+    assert readers.time_ns_of(9.2e9) == int(9.2e18) and readers.time_ns_of(9.3e9) is None
+    assert readers.cost_of({"response_cost": 5}) == 5.0 and readers.cost_of({"response_cost": True}) is None
+    assert readers.cost_of({"response_cost": -0.1}) is None and readers.cost_of({"response_cost": 1e9}) is None
+    assert readers.cost_of({"response_cost": 999999999.0}) == 999999999.0
+    assert readers.text_of("abc", 2) == "ab" and readers.text_of("é", 5) == "é"
+    assert readers.usage_of({"usage": {"prompt_tokens": 3.0, "completion_tokens": True}}) == Usage(3, None, None)
+    assert readers.usage_of({"usage": {"prompt_tokens": 2**63 - 1, "completion_tokens": 0}}) == \
+        Usage(2**63 - 1, 0, 2**63 - 1)
+    assert readers.usage_of({"usage": {"prompt_tokens": 2**63}}) is None
+    assert readers.usage_of({"usage": {"prompt_tokens": 1.5}}) is None
+
+
+def types_like(value: str) -> Any:
+    """An object with a `value`, as litellm's CallTypes members are."""
+    import types
+
+    return types.SimpleNamespace(value=value)
+
+
+# --- edges that pin each reader down ----------------------------------------------------------
+
+def test_receipt_time_is_the_metadatas_stamp_before_the_arrival_time() -> None:
+    hooks = proxy_hooks(litellm_received_at=datetime.datetime.fromtimestamp(1000.0, datetime.timezone.utc))
+    assert readers.received_ns_of(readers.hook_args(hooks.start)) == 1000 * 10**9  # not arrival_time's
+
+
+def test_a_parent_is_only_a_mapping_of_headers() -> None:
+    hooks = proxy_hooks()
+    hooks.start["proxy_server_request"]["headers"] = "traceparent: 00-..."
+    assert readers.parent_hint_of(readers.hook_args(hooks.start)) is None
+
+
+def test_a_call_id_is_a_string() -> None:
+    assert readers.call_id_of(readers.hook_args({"litellm_call_id": 7})) is None
+    assert readers.request_key(readers.hook_args({"litellm_call_id": 7, "proxy_server_request": {}})) is None
+    assert readers.request_key(readers.hook_args({"litellm_call_id": ""})) is None
+
+
+def test_the_provider_the_deployment_names_wins_over_the_models_prefix() -> None:
+    hooks = proxy_hooks(model="openai/local-model")
+    hooks.start["custom_llm_provider"] = "hosted_vllm"
+    assert readers.new_attempt(readers.hook_args(hooks.start), None, 0, LIMIT).provider == "hosted_vllm"
+    event = {"model": "openai/local-model", "litellm_params": {"custom_llm_provider": "hosted_vllm"}}
+    assert readers.new_attempt(readers.hook_args(event), None, 0, LIMIT).provider == "hosted_vllm"
+    nested = {"model": "bedrock/us.anthropic/claude"}  # only the first segment is the provider
+    assert readers.new_attempt(readers.hook_args(nested), None, 0, LIMIT).provider == "bedrock"
+
+
+def test_an_attempt_without_router_facts() -> None:
+    attempt = readers.new_attempt(readers.hook_args({"api_base": "x" * 3000}), None, 0, LIMIT)
+    assert attempt.fallback_depth == 0 and attempt.model_group is None and attempt.api_base == "x" * 2048
+
+
+def test_usage_edges() -> None:
+    # Anthropic: a cache write alone, or a read alone, is added to the input.
+    assert readers.usage_of({"usage": {"input_tokens": 5, "output_tokens": 1, "cache_creation_input_tokens": 3}}) == \
+        Usage(8, 1, 9, None, 3, None)
+    assert readers.usage_of({"usage": {"input_tokens": 5, "output_tokens": 1, "cache_read_input_tokens": 2}}) == \
+        Usage(7, 1, 8, 2, None, None)
+    assert readers.usage_of({"usage": {"input_tokens": 5, "cache_read_input_tokens": 0}}) == Usage(5, None, None, 0)
+    assert readers.usage_of({"usage": {"output_tokens": 4, "cache_read_input_tokens": 2}}) == Usage(None, 4, None, 2)
+    assert readers.usage_of({"usage": {"prompt_tokens": 0.0, "completion_tokens": 2}}) == Usage(0, 2, 2)
+    assert readers.usage_of({"usage": {"prompt_tokens": float("inf"), "completion_tokens": float("nan")}}) is None
+    assert readers.usage_of(types_like_usage(prompt_tokens=4, completion_tokens=1)) == Usage(4, 1, 5)  # objects too
+
+
+def types_like_usage(**usage: int) -> Any:
+    import types
+
+    return types.SimpleNamespace(usage=types.SimpleNamespace(**usage))
+
+
+def test_finish_reasons_edges() -> None:
+    assert readers.finish_reasons_of({"stop_reason": "something_new"}, LIMIT) == ("something_new",)
+    assert readers.finish_reasons_of({"object": "response", "status": "failed", "stop_reason": "end_turn"},
+                                     LIMIT) == ("error",)
+    assert readers.finish_reasons_of({"object": "response", "status": "in_progress"}, LIMIT) == ("in_progress",)
+
+
+def test_zero_cost_counts_all_tokens_used() -> None:
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, Usage(5, 5)) == "no price known for this model"
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, Usage(0, 5)) == "no price known for this model"
+
+
+def test_a_cache_hits_group_from_litellms_log_when_the_router_wrote_none() -> None:
+    event = {"standard_logging_object": {"model_group": "fast", "api_base": "https://a/v1"}}
+    success = readers.success_of(readers.hook_args(event), None, None, None, LIMIT)
+    assert (success.model_group, success.api_base) == ("fast", "https://a/v1")
+    hooks = proxy_hooks()
+    hooks.success["standard_logging_object"]["model_group"] = "the-group-asked-for"
+    assert readers.success_of(readers.hook_args(hooks.success), None, None, None, LIMIT).model_group == "fast"
+    long_base = {"standard_logging_object": {"hidden_params": {"api_base": "y" * 3000}}}
+    assert readers.success_of(readers.hook_args(long_base), None, None, None, LIMIT).api_base == "y" * 2048
+
+
+def test_captured_content_edges() -> None:
+    parts = [{"type": "text", "text": "gh"}, {"type": "text"}, {"type": "input_text", "text": "ij"}]
+    kwargs = {"messages": [{"role": "r" * 70, "content": parts}, {"role": "user", "content": None},
+                           {"role": "user", "content": ""}]}
+    assert readers.input_messages_of(kwargs, 100) == (Message("r" * 64, "ghij"), Message("user", ""),
+                                                      Message("user", ""))
+    response = {"choices": [{"finish_reason": "f" * 70, "message": {"role": "tool", "content": "x"}}]}
+    assert readers.output_messages_of(response, 100) == (Message("tool", "x", "f" * 64),)
+
+
+def test_time_edges() -> None:
+    assert readers.time_ns_of(0.5) == 500_000_000
+    assert readers.time_ns_of(2**63 / 1e9) is None  # its nanoseconds are no int64
+    assert readers.time_ns_of(9.2233720366e9) == int(9.2233720366e9 * 1e9)
+    assert readers.time_ns_of(10**400) is None  # an integer beyond any float
+
+
+def test_usage_keeps_what_the_provider_counted() -> None:
+    """The provider's own total and cache writes, never recomputed."""
+    chat = {
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 15, "cache_creation_input_tokens": 6}
+    }
+    assert readers.usage_of(chat) == Usage(10, 2, 15, None, 6, None)
+    responses = {"object": "response", "usage": {"input_tokens": 10, "output_tokens": 2, "total_tokens": 13}}
+    assert readers.usage_of(responses) == Usage(10, 2, 13)
+
+
+def test_read_only_mappings_are_read_too() -> None:
+    """On /v1/messages litellm passes the failure deployment hook a mappingproxy."""
+    import types
+
+    hooks = proxy_hooks(metadata_key="litellm_metadata")
+    args = readers.hook_args(types.MappingProxyType(hooks.start))
+    assert readers.request_key(args) == readers.request_key(readers.hook_args(hooks.start))
+    assert args.metadata["user_api_key_team_alias"] == "payments"
+
+
+def test_zero_cost_counts_input_tokens_alone() -> None:
+    assert readers.zero_cost_reason_of({"response_cost": 0.0}, Usage(5, 0)) == "no price known for this model"
