@@ -28,7 +28,8 @@ check-config: setup
 	$(VENV)/bin/litellm-cost-otel check litellm_cost_otel/devtools/offline_config.yaml
 
 ## deploy/'s tests run a real Collector (built with the Collector Builder from
-## deploy/collector/builder.yaml) and kustomize, from pinned Go modules; cached per machine.
+## deploy/collector/builder.yaml) and kustomize, from pinned Go modules, and Debian's Prometheus;
+## the budget guard's tests Debian's Redis server. Cached per machine.
 deploy-tools: setup
 	$(PY) -m litellm_cost_otel.devtools.deploy_tools build
 
@@ -41,7 +42,7 @@ test: lint check-config deploy-tools
 # The tests that run litellm (the proxy or its Router) or depend on its version.
 LITELLM_FACING_TESTS := tests/test_proxy_spans.py tests/test_routes.py tests/test_trust_boundary.py \
 	tests/test_registration.py tests/test_in_process.py tests/test_faults.py tests/test_logger.py \
-	tests/test_versions.py
+	tests/test_versions.py tests/test_budget_proxy.py
 
 ## The litellm-facing tests again on the oldest supported litellm (constraints-oldest.txt).
 OLDEST_VENV ?= .venv-oldest

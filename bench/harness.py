@@ -78,7 +78,8 @@ class FakeLLMProcess:
 
 
 def write_proxy_config(path: Path, callbacks: Sequence[str], model_list: list[dict[str, Any]],
-                       router_settings: dict[str, Any] | None = None) -> Path:
+                       router_settings: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """A proxy config; `extra`'s sections are merged in (general_settings key by key)."""
     config: dict[str, Any] = {
         "model_list": model_list,
         "litellm_settings": {"callbacks": list(callbacks)} if callbacks else {},
@@ -86,6 +87,8 @@ def write_proxy_config(path: Path, callbacks: Sequence[str], model_list: list[di
     }
     if router_settings:
         config["router_settings"] = router_settings
+    for section, values in (extra or {}).items():
+        config[section] = {**config.get(section, {}), **values}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 

@@ -1,11 +1,13 @@
 """Side-by-side benchmark: what each kind of telemetry costs the real LiteLLM proxy.
 
-Five configurations, each its own proxy (one worker, mock deployments) kept alive for the whole
+Seven configurations, each its own proxy (one worker, mock deployments) kept alive for the whole
 run: no callbacks, this plugin (traces + metrics over OTLP/gRPC, default settings), litellm's
-"otel" callback v1, v2 (LITELLM_OTEL_V2=true), and the plugin's output emitted alone (its
+"otel" callback v1, v2 (LITELLM_OTEL_V2=true), the plugin's output emitted alone (its
 spans and histograms without its reading of the hooks: what that output costs through the
-SDK). The proxies share one CPU core and only one is under load at a time; the load
-generator and the OTLP receivers run on the other core.
+SDK), and the budget guard's pair: the plugin with team keys (a custom auth), and the same
+with one team budget on a real Redis (their difference is what the guard adds). The proxies
+share one CPU core and only one is under load at a time; the load generator and the OTLP
+receivers run on the other core.
 A round first takes each configuration in turn through its saturation phase (A B C D E):
 
     warm-up (c=16) | settle | [CPU meter on] c=16 phase | settle [CPU meter off]
@@ -35,8 +37,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+from litellm_cost_otel.devtools.deploy_tools import RedisServer, fetch_redis
+from litellm_cost_otel.devtools.gateway import TEAM_AUTH
+from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
 
 from . import harness
 from .harness import LoadResult, fmt, median
@@ -57,6 +62,8 @@ class Configuration:
     callbacks: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     exports: bool = True  # sends spans to its receiver
+    team_auth: bool = False  # the test custom auth: each key a team (as a DB-backed proxy resolves)
+    budget: bool = False  # one team budget on a shared Redis (the bench starts one)
 
 
 CONFIGURATIONS = (
@@ -88,8 +95,14 @@ CONFIGURATIONS = (
     Configuration("plugin-traces-lean", "litellm_cost_otel, traces only, openinference: false", (harness.PLUGIN,),
                   {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "none",
                    "LITELLM_COST_OTEL_OPENINFERENCE": "false"}),
+    # The budget guard: one team budget on Redis, beside the same plugin and auth without it
+    # (the custom auth gives requests their team, and costs the same in both).
+    Configuration("plugin-team-auth", "litellm_cost_otel, team keys (custom auth)", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}, team_auth=True),
+    Configuration("plugin-budget", "litellm_cost_otel, team keys, one team budget on Redis", (harness.PLUGIN,),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}, team_auth=True, budget=True),
 )
-DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2", "floor")
+DEFAULT_CONFIGURATIONS = ("none", "plugin", "otel-v1", "otel-v2", "floor", "plugin-team-auth", "plugin-budget")
 BY_NAME = {configuration.name: configuration for configuration in CONFIGURATIONS}
 
 
@@ -366,10 +379,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     receivers = ReceiverProcess([c.name for c in configurations])
     upstream = harness.FakeLLMProcess() if plan.upstream == "http" else None
     deployment = harness.http_deployment(upstream.base_url) if upstream else harness.mock_deployment()
+    redis_server = None
+    if any(configuration.budget for configuration in configurations):
+        fetch_redis()
+        redis_server = RedisServer(work, free_port()).start()
     try:
         for configuration in configurations:
+            extra: dict[str, Any] = {}
+            if configuration.team_auth:
+                extra["general_settings"] = {"custom_auth": TEAM_AUTH}
+            if configuration.budget and redis_server is not None:
+                extra["callback_settings"] = {"litellm_cost_otel": {
+                    "budgets": [{"name": "team-daily", "scope": "team", "limit_usd": 9e6, "window": "day"}],
+                    "budget_store": "redis", "budget_redis_url": redis_server.url}}
             config = harness.write_proxy_config(work / f"{configuration.name}.yaml", configuration.callbacks,
-                                                [deployment])
+                                                [deployment], extra=extra)
             env = {**configuration.env, "PYTHONFAULTHANDLER": "1"}  # a crash leaves its tracebacks in the log
             if configuration.exports:
                 env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": receivers.endpoints[configuration.name],
@@ -409,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         receivers.stop()
         if upstream is not None:
             upstream.stop()
+        if redis_server is not None:
+            redis_server.stop()
     for log in work.iterdir():  # a clean run leaves nothing behind
         log.unlink()
     work.rmdir()

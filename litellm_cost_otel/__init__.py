@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
         return CostOtelLogger
     if name == "proxy_handler_instance":
         if _instance is None:
-            from .logger import CostOtelLogger
-            _instance = CostOtelLogger()
+            from .logger import proxy_handler
+            _instance = proxy_handler()
         return _instance
     raise AttributeError(f"module 'litellm_cost_otel' has no attribute {name!r}")

@@ -49,9 +49,11 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKE
 GEN_AI_INPUT_MESSAGES = gen_ai.GEN_AI_INPUT_MESSAGES  # opt-in content capture only
 GEN_AI_OUTPUT_MESSAGES = gen_ai.GEN_AI_OUTPUT_MESSAGES
 GEN_AI_TOKEN_TYPE = gen_ai.GEN_AI_TOKEN_TYPE  # metrics only
+GEN_AI_CONVERSATION_ID = gen_ai.GEN_AI_CONVERSATION_ID  # client-chosen session id: spans only
 
 # --- OpenInference (from openinference-semantic-conventions; Arize Phoenix and others) --------
 OPENINFERENCE_SPAN_KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
+SESSION_ID = SpanAttributes.SESSION_ID  # Phoenix's Sessions view groups by it
 LLM_MODEL_NAME = SpanAttributes.LLM_MODEL_NAME
 LLM_PROVIDER = SpanAttributes.LLM_PROVIDER
 LLM_FINISH_REASON = SpanAttributes.LLM_FINISH_REASON
@@ -92,6 +94,11 @@ USER_ID = "litellm.user.id"
 END_USER_ID = "litellm.end_user.id"
 REQUEST_TAGS = "litellm.request.tags"
 CLOCK_ADJUSTED = "litellm_cost_otel.clock_adjusted"
+BUDGET_CHECKED = "litellm_cost_otel.budget.checked"  # the budgets that applied, by name
+BUDGET_REMAINING_USD = "litellm_cost_otel.budget.remaining_usd"  # the least left among them
+BUDGET_REFUSED = "litellm_cost_otel.budget.refused"  # the budget that refused the request
+BUDGET_NAME = "litellm_cost_otel.budget.name"  # metrics only
+BUDGET_STORE_STEP = "litellm_cost_otel.budget.store_step"  # metrics only: reserve | settle
 OUTCOME = "litellm.outcome"  # metrics only: success | failure
 DROP_REASON = "litellm_cost_otel.drop_reason"  # metrics only: queue_full | export_failed
 HOOK = "litellm_cost_otel.hook"  # metrics only: which hook raised
@@ -206,6 +213,12 @@ def _litellm_request(request: Request, into: dict[str, Any]) -> None:
     _put(into, ERROR_TYPE, request.error_type)
     if request.clock_adjusted:
         into[CLOCK_ADJUSTED] = True
+    budget = request.budget
+    if budget is not None:
+        if budget.holds:
+            into[BUDGET_CHECKED] = [hold.name for hold in budget.holds]
+            into[BUDGET_REMAINING_USD] = min(hold.remaining_usd for hold in budget.holds)
+        _put(into, BUDGET_REFUSED, budget.refused_by)
 
 
 def _litellm_attempt(attempt: Attempt, into: dict[str, Any]) -> None:
@@ -277,8 +290,11 @@ def request_attributes(request: Request, attribution: Collection[str] = (),
     _litellm_request(request, attributes)
     if attribution:
         attributes.update(attribution_attributes(request.attribution, attribution))
+    if request.session_id is not None:
+        attributes[GEN_AI_CONVERSATION_ID] = request.session_id
     if openinference:
         attributes[OPENINFERENCE_SPAN_KIND] = _CHAIN  # all OpenInference has of a request span
+        _put(attributes, SESSION_ID, request.session_id)
     return attributes
 
 

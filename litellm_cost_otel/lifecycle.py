@@ -24,6 +24,14 @@ class Lifecycle:
     def __len__(self) -> int:
         return len(self.tracker)
 
+    # --- before the first attempt --------------------------------------------------------------
+
+    def request_received(self, key: RequestKey, anchor: object, make_request: Callable[[], Request],
+                         now: int) -> tuple[Request, list[Request]]:
+        """The proxy's pre-call hook (only when budgets need the request that early): the
+        request starts, its attempts come later; returns it and the requests abandoned meanwhile."""
+        return self.tracker.get_or_start(key, anchor, lambda: self._started(make_request, now), now)
+
     # --- one attempt -----------------------------------------------------------------------
 
     def attempt_started(self, key: RequestKey, anchor: object, make_request: Callable[[], Request],

@@ -25,9 +25,10 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 from . import __version__, readers
+from .guard import BudgetExceededError, BudgetGuard, BudgetStoreUnavailableError, guard_from_settings
 from .lifecycle import Lifecycle
 from .metrics import MetricsRecorder
-from .model import Attribution, Request
+from .model import Attribution, BudgetCheck, Request
 from .settings import Settings, settings_from_proxy
 from .spans import SpanWriter, caller_context
 from .telemetry import (
@@ -53,11 +54,7 @@ def _contained(hook: F) -> F:
         try:
             hook(self, *args, **kwargs)
         except Exception as error:  # containing every error is the point of this wrapper
-            self.hook_errors += 1
-            if self._metrics is not None:
-                self._metrics.hook_error(hook.__name__.lstrip("_"))
-            self._log(logging.ERROR, f"{hook.__name__}:{type(error).__name__}",
-                      "litellm_cost_otel: %s failed; the request is unaffected", hook.__name__, exc_info=True)
+            self._contained_error(hook.__name__, error)
 
     return wrapper  # type: ignore[return-value]
 
@@ -95,6 +92,12 @@ class CostOtelLogger(CustomLogger):
         except Exception:  # a broken exporter set-up must not stop the gateway from starting
             log.error("litellm_cost_otel: telemetry set-up failed; the plugin stays inactive", exc_info=True)
             self._metrics = self._spans = None
+        self._guard: BudgetGuard | None = None
+        try:
+            self._guard = guard_from_settings(self.settings, self._metrics,
+                                              lambda key, message: self._log(logging.WARNING, key, message))
+        except Exception:  # e.g. redis missing: the gateway starts, without the guard
+            log.error("litellm_cost_otel: budget guard set-up failed; budgets are not enforced", exc_info=True)
         if self.active:
             flush_at_proxy_shutdown(self.force_flush)
 
@@ -111,9 +114,42 @@ class CostOtelLogger(CustomLogger):
             tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
             self._spans = SpanWriter(tracer, self.settings.attribution, self.settings.openinference)
 
+    def _contained_error(self, step: str, error: Exception) -> None:
+        self.hook_errors += 1
+        if self._metrics is not None:
+            self._metrics.hook_error(step.lstrip("_"))
+        self._log(logging.ERROR, f"{step}:{type(error).__name__}",
+                  "litellm_cost_otel: %s failed; the request is unaffected", step, exc_info=True)
+
     @property
     def active(self) -> bool:
         return self._spans is not None or self._metrics is not None
+
+    # --- before the request is routed: the budget guard (BudgetGuardedLogger's hook) -----
+
+    async def _check_budgets(self, data: object, call_type: Any) -> Exception | None:
+        """The guard's verdict; its own errors are contained like every hook's."""
+        assert self._guard is not None
+        request: Request | None = None
+        try:
+            args = readers.hook_args(data)
+            key = readers.request_key(args)
+            if key is None or not args.on_proxy:
+                return None
+            now = time.time_ns()
+            request, evicted = self._lifecycle.request_received(key, args.proxy_request,
+                                                                self._new_request(args, now), now)
+            for finished in evicted:
+                self._emit(finished)
+            request.budget = await self._guard.check(request, args.kwargs, readers.operation_of(call_type),
+                                                     readers.client_trace_id_of(args))
+        except (BudgetExceededError, BudgetStoreUnavailableError) as refusal:
+            if request is not None and isinstance(refusal, BudgetExceededError):
+                request.budget = BudgetCheck("", (), 0, refused_by=refusal.param)
+            return refusal
+        except Exception as error:  # as in _contained: a plugin bug never fails the request
+            self._contained_error("async_pre_call_hook", error)
+        return None
 
     # --- hooks: one attempt --------------------------------------------------------------
 
@@ -225,6 +261,11 @@ class CostOtelLogger(CustomLogger):
                                                   readers.error_type_of(exception), now))
 
     def _emit(self, request: Request) -> None:
+        if self._guard is not None:
+            try:
+                self._guard.settle(request)
+            except Exception as error:  # the spans still go out
+                self._contained_error("budget_settle", error)
         if getattr(litellm, "redact_user_api_key_info", False):  # the proxy's own redaction switch
             request.attribution = Attribution(tags=request.attribution.tags)
         if self._spans is not None:
@@ -245,3 +286,24 @@ class CostOtelLogger(CustomLogger):
     @property
     def inflight_requests(self) -> int:
         return len(self._lifecycle)
+
+
+class BudgetGuardedLogger(CostOtelLogger):
+    """The plugin with budgets configured. The proxy calls `async_pre_call_hook` only on a
+    class that defines it, and defining it makes the proxy walk its callbacks on every request:
+    so only this class has it, and `proxy_handler()` picks it only when budgets exist."""
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict[str, Any],
+                                  call_type: Any) -> None:
+        if self._guard is None:
+            return None
+        refusal = await self._check_budgets(data, call_type)
+        if refusal is not None:
+            raise refusal  # the proxy answers the client with it (429, or 503 under `deny`)
+        return None
+
+
+def proxy_handler(settings: Settings | None = None) -> CostOtelLogger:
+    """The instance the proxy registers (`litellm_cost_otel.proxy_handler_instance`)."""
+    settings = settings or settings_from_proxy()
+    return (BudgetGuardedLogger if settings.budgets else CostOtelLogger)(settings=settings)

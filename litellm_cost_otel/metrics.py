@@ -31,8 +31,11 @@ FALLBACKS = "litellm.fallbacks"
 SPANS_DROPPED = "litellm_cost_otel.spans.dropped"
 HOOK_ERRORS = "litellm_cost_otel.hook.errors"
 INFLIGHT = "litellm_cost_otel.requests.inflight"
+BUDGET_SPEND = "litellm_cost_otel.budget.spend"
+BUDGET_REFUSALS = "litellm_cost_otel.budget.refusals"
+BUDGET_STORE_ERRORS = "litellm_cost_otel.budget.store_errors"
 METRIC_NAMES = (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK, COST, REQUESTS, ATTEMPTS, RETRIES,
-                FALLBACKS, SPANS_DROPPED, HOOK_ERRORS, INFLIGHT)
+                FALLBACKS, SPANS_DROPPED, HOOK_ERRORS, INFLIGHT, BUDGET_SPEND, BUDGET_REFUSALS, BUDGET_STORE_ERRORS)
 
 # Advised bucket boundaries of the GenAI conventions.
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
@@ -98,18 +101,26 @@ class MetricsRecorder:
             explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
         self._cost, self._requests, self._attempts, self._retries, self._fallbacks = (
             _Totals(), _Totals(), _Totals(), _Totals(), _Totals())
+        # Budget names come from the configuration: bounded by it (and capped all the same).
+        self._budget_name = _Capped(max_values)
+        self._budget_spend, self._budget_refusals = _Totals(), _Totals()
         for name, totals, unit, description in (
             (COST, self._cost, "USD", "Cost of proxied requests in US dollars"),
             (REQUESTS, self._requests, "{request}", "Proxied requests"),
             (ATTEMPTS, self._attempts, "{attempt}", "Deployment attempts"),
             (RETRIES, self._retries, "{retry}", "Attempts that retried the same model group after a failure"),
             (FALLBACKS, self._fallbacks, "{hop}", "Fallback hops from one model group to another"),
+            (BUDGET_SPEND, self._budget_spend, "USD", "Cost settled on each budget (every request it applied to)"),
+            (BUDGET_REFUSALS, self._budget_refusals, "{request}", "Requests a budget refused"),
         ):
             meter.create_observable_counter(name, callbacks=[totals.observe], unit=unit, description=description)
         self._spans_dropped = meter.create_counter(
             SPANS_DROPPED, unit="{span}", description="Spans the plugin could not export")
         self._hook_errors = meter.create_counter(
             HOOK_ERRORS, unit="{error}", description="Errors contained inside the plugin's hooks")
+        self._budget_store_errors = meter.create_counter(
+            BUDGET_STORE_ERRORS, unit="{error}",
+            description="Budget store calls that failed (reserve: the request went unchecked or was refused)")
 
         def observe_inflight(options: CallbackOptions) -> Iterable[Observation]:
             return [Observation(inflight())]
@@ -168,3 +179,14 @@ class MetricsRecorder:
 
     def hook_error(self, hook: str) -> None:
         self._hook_errors.add(1, {a.HOOK: hook})
+
+    # --- the budget guard's events ---------------------------------------------------------
+
+    def budget_spent(self, budget: str, usd: float) -> None:
+        self._budget_spend.add(usd, {a.BUDGET_NAME: self._budget_name(budget)})
+
+    def budget_refused(self, budget: str) -> None:
+        self._budget_refusals.add(1, {a.BUDGET_NAME: self._budget_name(budget)})
+
+    def budget_store_error(self, step: str) -> None:
+        self._budget_store_errors.add(1, {a.BUDGET_STORE_STEP: step})

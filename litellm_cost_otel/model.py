@@ -143,6 +143,27 @@ class Success:
 RetryKind = Literal["retry", "fallback"]
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetHold:
+    """One budget a request was checked against: what was held for it, and what was left."""
+
+    name: str
+    scope: str
+    counter: str  # the store's counter key (window and scope value included)
+    reserved_usd: float
+    remaining_usd: float  # the limit minus spent and reserved, this request's hold included
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """The budget guard's verdict on one request, settled with its cost when it ends."""
+
+    reservation_id: str
+    holds: tuple[BudgetHold, ...]
+    expires_ns: int  # when the store drops the holds by itself (a replica died mid-request)
+    refused_by: str | None = None  # the budget that refused the request (it holds nothing then)
+
+
 @dataclass(slots=True)
 class Request:
     """One request as the proxy saw it, from receipt to answer, with all its attempts."""
@@ -159,6 +180,8 @@ class Request:
     time_to_first_chunk_s: float | None = None  # from receipt to the first streamed chunk
     attribution: Attribution = Attribution()
     clock_adjusted: bool = False  # a time the hooks gave was implausible and was replaced
+    session_id: str | None = None  # client-chosen (litellm_session_id): a label, never a dimension
+    budget: BudgetCheck | None = None  # set by the budget guard before the first attempt
 
     @property
     def cost_usd(self) -> float:

@@ -31,7 +31,7 @@ from .model import Answer, Attempt, Attribution, Message, Request, RequestKey, S
 _OPERATIONS = {
     "acompletion": "chat", "completion": "chat",
     "atext_completion": "text_completion", "text_completion": "text_completion",
-    "aembedding": "embeddings", "embedding": "embeddings",
+    "aembedding": "embeddings", "embedding": "embeddings", "embeddings": "embeddings",
     "aresponses": "chat", "responses": "chat",
     "anthropic_messages": "chat",
     # Not (yet) in the GenAI conventions' list, which allows custom values.
@@ -224,6 +224,20 @@ def attribution_of(args: HookArgs, limit: int) -> Attribution:
 _MAX_TAGS = 32
 
 
+def session_id_of(args: HookArgs, limit: int) -> str | None:
+    """litellm's session id (`litellm_session_id`: the body's, or the proxy's from the
+    `x-litellm-session-id` header): client-chosen, a label only."""
+    session = args.kwargs.get("litellm_session_id") or args.litellm_params.get("litellm_session_id")
+    return text_of(session, limit)
+
+
+def client_trace_id_of(args: HookArgs) -> str | None:
+    """The trace id of the client's W3C `traceparent` header (client-chosen)."""
+    headers = as_mapping(as_mapping(args.proxy_request).get("headers"))
+    parts = str(headers.get("traceparent") or "").split("-")
+    return parts[1] if len(parts) >= 4 and len(parts[1]) == 32 else None
+
+
 def configured_groups() -> frozenset[str] | set[str] | None:
     """The model group names the running proxy's router serves (wildcard patterns included),
     or None outside the proxy."""
@@ -250,6 +264,7 @@ def new_request(args: HookArgs, now_ns: int, limit: int) -> Request:
                       attribution=attribution_of(args, limit))
     request.model_group = text_of(group, limit) or request.model_group
     request.requested_model = text_of(asked, limit)
+    request.session_id = session_id_of(args, limit)
     if args.on_proxy:
         request.parent = parent_hint_of(args)
     return request

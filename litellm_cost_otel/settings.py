@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .budgets import Budget, parse_budgets
+
 log = logging.getLogger("litellm_cost_otel")
 
 YAML_SECTION = "litellm_cost_otel"  # under callback_settings: in the proxy YAML
@@ -40,6 +42,13 @@ class Settings:
     content_max_chars: int = 4096
     max_value_chars: int = 256  # any other string read from the hooks (model names, ids, tags)
     openinference: bool = True  # OpenInference twins of the GenAI attributes (Phoenix)
+    # The budget guard (README "Budgets"): off while `budgets` is empty.
+    budgets: tuple[Budget, ...] = ()
+    budget_store: str = "in_process"  # in_process | redis
+    budget_redis_url: str | None = None  # default: the proxy's own REDIS_HOST / REDIS_PORT / REDIS_PASSWORD
+    budget_on_store_error: str = "allow"  # allow | deny
+    budget_max_output_tokens: int = 4096  # the output estimate when a request sets no max_tokens
+    budget_store_timeout_s: float = 0.5
 
 
 def _parse_bool(text: object) -> bool:
@@ -74,6 +83,38 @@ def _parse_attribution(value: object) -> frozenset[str]:
     return chosen - {"none"}
 
 
+def _parse_budgets(value: object) -> tuple[Budget, ...]:
+    """Every budget that can be enforced; each one that cannot is logged by name (the others
+    still apply, and the gateway starts)."""
+    budgets, errors = parse_budgets(value)
+    for error in errors:
+        log.error("litellm_cost_otel: %s; this budget is not enforced", error)
+    return tuple(budgets)
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _parse_secret_ref(value: object) -> str:
+    """A URL, or `os.environ/NAME` as elsewhere in litellm's YAML."""
+    text = str(value).strip()
+    if text.startswith("os.environ/"):
+        name = text.removeprefix("os.environ/")
+        if name not in os.environ:
+            raise ValueError(f"the environment has no {name}")
+        text = os.environ[name]
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return text
+
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "use_global_provider": _parse_bool,
     "request_timeout_s": _positive(float),
@@ -85,6 +126,12 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "content_max_chars": _positive(int),
     "max_value_chars": _positive(int),
     "openinference": _parse_bool,
+    "budgets": _parse_budgets,
+    "budget_store": _choice("in_process", "redis"),
+    "budget_redis_url": _parse_secret_ref,
+    "budget_on_store_error": _choice("allow", "deny"),
+    "budget_max_output_tokens": _positive(int),
+    "budget_store_timeout_s": _positive(float),
 }
 # Setting name -> environment variable (and YAML key: the setting name itself).
 ENV_NAMES = {
@@ -98,6 +145,12 @@ ENV_NAMES = {
     "content_max_chars": "LITELLM_COST_OTEL_CONTENT_MAX_CHARS",
     "max_value_chars": "LITELLM_COST_OTEL_MAX_VALUE_CHARS",
     "openinference": "LITELLM_COST_OTEL_OPENINFERENCE",
+    # `budgets` is a list: YAML only.
+    "budget_store": "LITELLM_COST_OTEL_BUDGET_STORE",
+    "budget_redis_url": "LITELLM_COST_OTEL_BUDGET_REDIS_URL",
+    "budget_on_store_error": "LITELLM_COST_OTEL_BUDGET_ON_STORE_ERROR",
+    "budget_max_output_tokens": "LITELLM_COST_OTEL_BUDGET_MAX_OUTPUT_TOKENS",
+    "budget_store_timeout_s": "LITELLM_COST_OTEL_BUDGET_STORE_TIMEOUT",
 }
 # The GenAI conventions' own switch for content capture is honoured too.
 GENAI_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -132,7 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None, yaml_section: object
         if variable.startswith(ENV_PREFIX) and variable not in known_env:
             log.error("litellm_cost_otel: unknown environment variable %s; known: %s", variable,
                       ", ".join(sorted(known_env)))
-    for key, variable in ENV_NAMES.items():
+    for key, variable in ENV_NAMES.items():  # (budgets has none)
         if variable in env:
             values[key] = _read(key, env[variable], variable, getattr(defaults, key))
     if "capture_content" not in values and GENAI_CAPTURE_ENV in env:

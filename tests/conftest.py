@@ -15,15 +15,24 @@ from collections.abc import Iterator
 
 import pytest
 
+from litellm_cost_otel.devtools.deploy_tools import RedisServer
 from litellm_cost_otel.devtools.fake_llm import FakeLLMServer
 from litellm_cost_otel.devtools.gateway import PLUGIN, gateway_config, proxy_env, routes_config, write_config
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
-from litellm_cost_otel.devtools.proxy import LiteLLMProxy
+from litellm_cost_otel.devtools.proxy import LiteLLMProxy, free_port
 
 
 @pytest.fixture(scope="session")
 def receiver() -> Iterator[OtlpReceiver]:
     server = OtlpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server (Debian's, fetched by `make deploy-tools`), for the budget guard."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), free_port()).start()
     yield server
     server.stop()
 

@@ -31,7 +31,8 @@ ALL_CODES = {
     "plugin-after-otel", "unpriced-deployment", "partially-priced-deployment", "fallback-unknown-group",
     "fallback-unreachable", "fallback-cycle", "local-fallback-to-cloud", "local-group-mixed",
     "num-retries-implicit", "order-collision", "deployment-unreachable", "master-key-missing", "master-key-weak",
-    "master-key-literal", "cost-map-fetched-at-startup",
+    "master-key-literal", "cost-map-fetched-at-startup", "invalid-budget", "budget-unknown-team",
+    "budget-unknown-group", "budget-unpriced-group",
 }
 
 

@@ -58,6 +58,10 @@ def test_compose_wires_proxy_collector_tempo_prometheus_grafana_together() -> No
     grpc_port = env_default(COLLECTOR["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]).rsplit(":", 1)[1]
     assert proxy_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{grpc_port}"
     assert proxy_env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    # The budget guard's shared store: the compose Redis, by its service name and port.
+    assert proxy_env["LITELLM_COST_OTEL_BUDGET_STORE"] == "redis"
+    assert proxy_env["LITELLM_COST_OTEL_BUDGET_REDIS_URL"] == "redis://redis:6379/0"
+    assert "redis" in services["litellm"]["depends_on"] and "REDIS_HOST" not in proxy_env
     # The Collector exports traces to Tempo's OTLP receiver...
     tempo = yaml.safe_load((DEPLOY / "tempo.yaml").read_text())
     tempo_port = tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].rsplit(":", 1)[1]
@@ -169,7 +173,7 @@ def containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_k8s_images_are_pinned_and_everything_lives_in_one_namespace(k8s: list[dict[str, Any]]) -> None:
-    assert {"litellm", "otel-loadbalancer", "otel-sampler"} == of_kind(k8s, "Deployment").keys()
+    assert {"litellm", "otel-loadbalancer", "otel-sampler", "budget-redis"} == of_kind(k8s, "Deployment").keys()
     for container in containers(k8s):
         assert pinned(container["image"]), container["image"]
     assert {doc["metadata"].get("namespace") for doc in k8s if doc["kind"] != "Namespace"} == {"litellm"}
@@ -222,3 +226,8 @@ def test_k8s_proxies_send_otlp_to_the_balancer_with_downward_api_identity(k8s: l
         assert "fieldRef" in env[variable]["valueFrom"], variable
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"]["value"] == "True"
     assert "secretKeyRef" in env["LITELLM_MASTER_KEY"]["valueFrom"]
+    # Every replica's budget guard shares the one Redis Service.
+    redis_port = of_kind(k8s, "Service")["budget-redis"]["spec"]["ports"][0]["port"]
+    assert env["LITELLM_COST_OTEL_BUDGET_STORE"]["value"] == "redis"
+    assert env["LITELLM_COST_OTEL_BUDGET_REDIS_URL"]["value"] == f"redis://budget-redis:{redis_port}/0"
+    assert of_kind(k8s, "Deployment")["litellm"]["spec"]["replicas"] > 1

@@ -50,5 +50,5 @@ def test_bad_values_and_unknown_keys_are_named(caplog: Any) -> None:
     assert "must be a mapping" in caplog.text
 
 
-def test_every_setting_has_an_environment_variable() -> None:
-    assert set(ENV_NAMES) == set(Settings.__dataclass_fields__)
+def test_every_scalar_setting_has_an_environment_variable() -> None:
+    assert set(ENV_NAMES) == set(Settings.__dataclass_fields__) - {"budgets"}  # a list: YAML only

@@ -9,7 +9,8 @@ The modules, in the order a config passes through them:
 - fallback_graph.py: the fallback routing litellm.Router would do
 - findings.py: Finding, its severities
 - rules.py: every rule, in the order they run; each theme in its module:
-  registration.py, prices.py, fallbacks.py, residency.py, proxy_settings.py, environment.py
+  registration.py, prices.py, fallbacks.py, residency.py, proxy_settings.py, environment.py,
+  budgets.py
 - report.py: Report, its text and JSON renderings
 
 Anything that stops the config from being read at all is a `LoadError`: one line naming the

@@ -23,11 +23,11 @@ SECOND_PRICES = ("input_cost_per_second", "output_cost_per_second")
 def check_prices(config: Config) -> list[Finding]:
     findings: list[Finding] = []
     for deployment in config.deployments:
-        findings.extend(_check_price(config, deployment))
+        findings.extend(check_deployment_price(config, deployment))
     return findings
 
 
-def _check_price(config: Config, deployment: Deployment) -> list[Finding]:
+def check_deployment_price(config: Config, deployment: Deployment) -> list[Finding]:
     model = config.resolve(deployment.params["model"])
     if model is UNSET or not isinstance(model, str) or "*" in model or "*" in deployment.group:
         return []  # unknown until deploy time, or a wildcard route priced per requested model

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .budgets import check_budgets
 from .config import Config
 from .environment import check_cost_map_source, check_env_references
 from .fallbacks import check_fallback_cycles, check_fallback_groups_exist, check_fallback_unreachable
@@ -31,4 +32,5 @@ RULES: tuple[Rule, ...] = (
     check_order,
     check_master_key,
     check_cost_map_source,
+    check_budgets,
 )

@@ -4,13 +4,14 @@
   from deploy/collector/builder.yaml, and a helper to run it;
 - kustomize, to render deploy/kustomization.yaml as `kubectl apply -k deploy/` would;
 - Prometheus, Debian's package (its server binary, taken out of the .deb with dpkg-deb), to
-  run the dashboard's PromQL against what the Collector exposes.
+  run the dashboard's PromQL against what the Collector exposes;
+- Redis, Debian's server, for the budget guard's tests (replicas sharing one Redis).
 
     python -m litellm_cost_otel.devtools.deploy_tools build   # prints the binaries' paths
 
 Builds land in a cache directory (the Collector's keyed by its manifest's hash), so tests and
 CI reuse them. They need Go and the Go module proxy (a few minutes the first time), and
-apt-get for Prometheus.
+apt-get for Prometheus and Redis.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION = "v5.8.1"
 PROMETHEUS_PACKAGE = "prometheus=2.42.0+ds-5+deb12u1"  # Debian 12's
+REDIS_PACKAGES = ("redis-tools", "libjemalloc2", "liblzf1")  # Debian 12's (7.0.x, security updates)
 
 
 def cache_root() -> Path:
@@ -94,23 +97,48 @@ def prometheus_path() -> Path:
     return _tool_path("prometheus", PROMETHEUS_PACKAGE.split("=", 1)[1])
 
 
+def _from_debian(packages: list[str], files: dict[str, Path]) -> None:
+    """Download Debian packages (no install, no root needed) and take `files` (paths inside
+    them) out into the cache."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise SystemExit(f"Fetching {', '.join(packages)} needs apt-get and dpkg-deb (Debian's packages).")
+    with tempfile.TemporaryDirectory(prefix="debs-") as scratch:
+        download = ["apt-get", "download", "-q", *packages]
+        if subprocess.run(download, cwd=scratch).returncode != 0:  # stale package lists: refresh once
+            subprocess.run(["apt-get", "update", "-q"], check=True)
+            subprocess.run(download, cwd=scratch, check=True)
+        for deb in Path(scratch).glob("*.deb"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(scratch) / "root")], check=True)
+        for inside, target in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(Path(scratch) / "root" / inside), target)
+
+
 def fetch_prometheus() -> Path:
     """Debian's Prometheus server binary, into the cache (a static Go binary: the package's
     other dependencies are its web UI's scripts, which the HTTP API does not need)."""
     binary = prometheus_path()
-    if binary.exists():
-        return binary
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise SystemExit(f"Fetching Prometheus needs apt-get and dpkg-deb (Debian's {PROMETHEUS_PACKAGE}).")
-    with tempfile.TemporaryDirectory(prefix="prometheus-") as scratch:
-        download = ["apt-get", "download", "-q", PROMETHEUS_PACKAGE]
-        if subprocess.run(download, cwd=scratch).returncode != 0:  # stale package lists: refresh once
-            subprocess.run(["apt-get", "update", "-q"], check=True)
-            subprocess.run(download, cwd=scratch, check=True)
-        (deb,) = Path(scratch).glob("prometheus_*.deb")
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(scratch) / "root")], check=True)
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(Path(scratch) / "root" / "usr" / "bin" / "prometheus"), binary)
+    if not binary.exists():
+        _from_debian([PROMETHEUS_PACKAGE], {"usr/bin/prometheus": binary})
+    return binary
+
+
+def redis_dir() -> Path:
+    return cache_root() / "redis-debian12"
+
+
+def fetch_redis() -> Path:
+    """Debian's Redis server (its redis-server package runs the redis-check-rdb binary of
+    redis-tools under the name redis-server) with the two libraries it links beyond glibc and
+    OpenSSL, into the cache; run it with LD_LIBRARY_PATH set to its directory."""
+    directory = redis_dir()
+    binary = directory / "redis-server"
+    if not binary.exists():
+        _from_debian(list(REDIS_PACKAGES), {
+            "usr/bin/redis-check-rdb": directory / "redis-check-rdb",
+            "usr/lib/x86_64-linux-gnu/libjemalloc.so.2": directory / "libjemalloc.so.2",
+            "usr/lib/x86_64-linux-gnu/liblzf.so.1.5": directory / "liblzf.so.1"})
+        binary.symlink_to("redis-check-rdb")  # the name selects the server mode
     return binary
 
 
@@ -229,3 +257,47 @@ if __name__ == "__main__":
     print(build_collector())
     print(_go_install(KUSTOMIZE_MODULE, KUSTOMIZE_VERSION, "kustomize"))
     print(fetch_prometheus())
+    print(fetch_redis())
+
+
+class RedisServer:
+    """A real redis-server on 127.0.0.1 (no persistence), stoppable and restartable on the
+    same port, for the tests that take the store away mid-run."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir, self.port = workdir, port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 15.0) -> RedisServer:
+        binary = required(redis_dir() / "redis-server")
+        log = (self.workdir / "redis.log").open("ab")
+        self._process = subprocess.Popen(
+            [str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            env={**os.environ, "LD_LIBRARY_PATH": str(binary.parent)}, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited:\n{(self.workdir / 'redis.log').read_text()[-4000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"redis-server not ready in {timeout_s}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=15)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

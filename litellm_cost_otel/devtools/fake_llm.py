@@ -93,6 +93,11 @@ def _usage(directives: dict[str, str]) -> dict[str, Any]:
     return usage
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # a burst of hundreds of connections must not wait on SYN retries
+    daemon_threads = True
+
+
 class FakeLLMServer:
     """Runs the server in a daemon thread; `base_url` is what a deployment's api_base takes."""
 
@@ -101,8 +106,7 @@ class FakeLLMServer:
         self.paths: Counter[str] = Counter()
         self.requests = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)

@@ -119,3 +119,23 @@ def routes_config(fake_base_url: str) -> dict[str, Any]:
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
                              "custom_auth": TEAM_AUTH},
     }
+
+
+def budget_config(fake_base_url: str, budgets: list[dict[str, Any]], redis_url: str) -> dict[str, Any]:
+    """The budget guard's test gateway: the fake server's priced `local` group, a `broken` one
+    falling back to it, the team auth, and `budgets` on a shared Redis."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    prices = {"input_cost_per_token": LOCAL_INPUT_PRICE, "output_cost_per_token": LOCAL_OUTPUT_PRICE}
+
+    def deployment(group: str, api_base: str) -> dict[str, Any]:
+        return {"model_name": group, "litellm_params": {"model": "openai/local-model", "api_base": api_base,
+                                                        "api_key": "k", **prices}}
+
+    return {
+        "model_list": [deployment("local", fake_base_url), deployment("broken", dead)],
+        "router_settings": {"num_retries": 1, "retry_after": 0, "fallbacks": [{"broken": ["local"]}]},
+        "litellm_settings": {"callbacks": [PLUGIN]},
+        "callback_settings": {"litellm_cost_otel": {"budgets": budgets, "budget_store": "redis",
+                                                    "budget_redis_url": redis_url}},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY", "custom_auth": TEAM_AUTH},
+    }

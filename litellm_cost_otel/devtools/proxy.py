@@ -44,6 +44,7 @@ class LiteLLMProxy:
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no internet: never fetch the price map
             "LITELLM_MASTER_KEY": self.master_key,
             "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",  # a crash of the proxy process leaves its Python traceback in the log
             **(env or {}),
         }
         self.env.pop("DATABASE_URL", None)
