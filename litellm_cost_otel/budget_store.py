@@ -9,7 +9,6 @@ windows and expiry can be tested with an injected clock.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
+    reservation_id: str  # whose hold on `counter` this replaces
     counter: str
     cost_nano: int
     counter_expires_ms: int | None
@@ -46,7 +46,9 @@ class BudgetStore(Protocol):
     async def reserve(self, reservation_id: str, holds: Sequence[Hold], now_ms: int,
                       hold_expires_ms: int) -> Reservation: ...
 
-    async def settle(self, reservation_id: str, charges: Sequence[Charge], now_ms: int) -> None: ...
+    async def settle(self, charges: Sequence[Charge], now_ms: int) -> None:
+        """Swap holds for costs: any number of requests' charges in one step."""
+        ...
 
     async def totals(self, counter: str) -> tuple[int, int]:
         """(spent, reserved) of one counter."""
@@ -106,11 +108,11 @@ class InProcessStore:
                 counter.expires_ms = hold.counter_expires_ms
             return Reservation(None, used)
 
-    async def settle(self, reservation_id: str, charges: Sequence[Charge], now_ms: int) -> None:
+    async def settle(self, charges: Sequence[Charge], now_ms: int) -> None:
         with self._lock:
             for charge in charges:
                 counter = self._counter(charge.counter, now_ms)
-                counter.holds.pop(reservation_id, None)
+                counter.holds.pop(charge.reservation_id, None)
                 counter.spent += charge.cost_nano
                 counter.expires_ms = charge.counter_expires_ms
 
@@ -176,21 +178,23 @@ end
 return {refused, unpack(used)}
 """
 
-# KEYS as above. ARGV: id, now_ms, then per counter: cost, counter_expires_ms (0: never).
+# KEYS as above, one pair per charge. ARGV: now_ms, then per charge: reservation id, cost,
+# counter_expires_ms (0: never).
 SETTLE_SCRIPT = _RELEASE_EXPIRED + """
-local id, now = ARGV[1], tonumber(ARGV[2])
+local now = tonumber(ARGV[1])
 for i = 1, #KEYS / 2 do
   local counter, holds = KEYS[2 * i - 1], KEYS[2 * i]
+  local id = ARGV[3 * i - 1]
   local held = redis.call('HGET', counter, 'h:' .. id)
   if held then
     redis.call('HINCRBY', counter, 'reserved', 0 - tonumber(held))
     redis.call('HDEL', counter, 'h:' .. id)
     redis.call('ZREM', holds, id)
   end
-  local cost = ARGV[1 + 2 * i]
+  local cost = ARGV[3 * i]
   if tonumber(cost) > 0 then redis.call('HINCRBY', counter, 'spent', cost) end
   release_expired(counter, holds, now)
-  expire(counter, holds, ARGV[2 + 2 * i])
+  expire(counter, holds, ARGV[3 * i + 1])
 end
 return 1
 """
@@ -214,11 +218,10 @@ class RedisStore:
                                                  retry=Retry(NoBackoff(), 1), health_check_interval=0)
         self._reserve = self._client.register_script(RESERVE_SCRIPT)
         self._settle = self._client.register_script(SETTLE_SCRIPT)
-        self._timeout_s = timeout_s
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        try:
-            return await asyncio.wait_for(script(keys=keys, args=args), self._timeout_s * 2.5)
+        try:  # (the socket timeouts bound the wait: no wait_for, whose task costs more than the call)
+            return await script(keys=keys, args=args)
         except Exception as error:  # every failure of the store is the caller's StoreError
             raise StoreError(f"{type(error).__name__}: {error}") from error
 
@@ -234,10 +237,10 @@ class RedisStore:
             raise StoreError(f"unexpected answer {answer!r}") from error
         return Reservation(refused - 1 if refused else None, tuple(used))
 
-    async def settle(self, reservation_id: str, charges: Sequence[Charge], now_ms: int) -> None:
-        args: list[Any] = [reservation_id, now_ms]
+    async def settle(self, charges: Sequence[Charge], now_ms: int) -> None:
+        args: list[Any] = [now_ms]
         for charge in charges:
-            args += [charge.cost_nano, charge.counter_expires_ms or 0]
+            args += [charge.reservation_id, charge.cost_nano, charge.counter_expires_ms or 0]
         await self._run(self._settle, _keys([charge.counter for charge in charges]), args)
 
     async def totals(self, counter: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from .settings import Settings
 
 log = logging.getLogger("litellm_cost_otel")
 PRICES_TTL_S = 60.0  # the router's deployments can change (models added through the API)
+MAX_CHARGES_PER_CALL = 256  # one settlement script stays short: Redis runs scripts one at a time
 
 
 class BudgetExceededError(ProxyException):
@@ -183,7 +184,8 @@ class BudgetGuard:
         self.events = events
         self.clock = clock
         self._prices: dict[str, tuple[float, Prices]] = {}
-        self._settling: set[asyncio.Task[None]] = set()  # strong references until each is done
+        self._pending: list[Charge] = []
+        self._sender: asyncio.Task[None] | None = None  # sends what is pending, until nothing is
         self.store_errors = 0
 
     def prices(self, group: str) -> Prices:
@@ -262,38 +264,41 @@ class BudgetGuard:
             "budget_exceeded", budget.name, 429, headers=headers)
 
     def settle(self, request: Request) -> None:
-        """Swap the request's holds for its cost (off the request path: a task on the loop)."""
+        """Swap the request's holds for its cost, off the request path: charges wait in a list
+        that one task on the loop sends, all of them in one store call (under load, many
+        requests' settlements share one Redis round trip)."""
         check = request.budget
-        if check is None:
+        if check is None or not check.holds:
             return
         cost = request.cost_usd
         now = self.clock()
-        charges = []
         for hold in check.holds:
             budget = self._by_name[hold.name]
             expires = counter_expiry_s(budget, window_of(budget.window, now), now, self.hold_s)
-            charges.append(Charge(hold.counter, usd_to_nano(cost), int(expires * 1000) if expires else None))
+            self._pending.append(Charge(check.reservation_id, hold.counter, usd_to_nano(cost),
+                                        int(expires * 1000) if expires else None))
             if self.events is not None:
                 self.events.budget_spent(hold.name, cost)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.warn("settle:no-loop", "litellm_cost_otel: a budget settlement outside an event loop was "
-                      f"dropped; its holds expire after {self.hold_s:.0f} s")
-            return
-        task = loop.create_task(self._settle(check.reservation_id, charges, int(now * 1000)))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        if self._sender is None or self._sender.done():
+            try:
+                self._sender = asyncio.get_running_loop().create_task(self._send_settlements())
+            except RuntimeError:
+                self._pending.clear()
+                self.warn("settle:no-loop", "litellm_cost_otel: a budget settlement outside an event loop was "
+                          f"dropped; its holds expire after {self.hold_s:.0f} s")
+
+    async def _send_settlements(self) -> None:
+        while self._pending:
+            charges, self._pending = self._pending[:MAX_CHARGES_PER_CALL], self._pending[MAX_CHARGES_PER_CALL:]
+            try:
+                await self.store.settle(charges, int(self.clock() * 1000))
+            except StoreError as error:
+                self._store_failed("settle", error)
 
     async def settled(self) -> None:
         """Wait for the settlements under way (tests; shutdown)."""
-        await asyncio.gather(*list(self._settling))
-
-    async def _settle(self, reservation_id: str, charges: list[Charge], now_ms: int) -> None:
-        try:
-            await self.store.settle(reservation_id, charges, now_ms)
-        except StoreError as error:
-            self._store_failed("settle", error)
+        while self._sender is not None and not self._sender.done():
+            await self._sender
 
     def _store_failed(self, step: str, error: Exception) -> None:
         self.store_errors += 1

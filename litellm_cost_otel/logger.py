@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import __version__, readers
 from .guard import BudgetExceededError, BudgetGuard, BudgetStoreUnavailableError, guard_from_settings
@@ -30,7 +31,7 @@ from .lifecycle import Lifecycle
 from .metrics import MetricsRecorder
 from .model import Attribution, BudgetCheck, Request
 from .settings import Settings, settings_from_proxy
-from .spans import SpanWriter, caller_context
+from .spans import DirectSpanWriter, SpanWriter, caller_context, span_writer
 from .telemetry import (
     INSTRUMENTATION_SCOPE,
     SCHEMA_URL,
@@ -85,7 +86,7 @@ class CostOtelLogger(CustomLogger):
         self._limit = self.settings.max_value_chars
         self._lifecycle = Lifecycle(self.settings.max_inflight_requests, int(self.settings.request_timeout_s * 1e9))
         self._metrics: MetricsRecorder | None = None
-        self._spans: SpanWriter | None = None
+        self._spans: SpanWriter | DirectSpanWriter | None = None
         self.meter_provider, self.tracer_provider = meter_provider, tracer_provider
         try:
             self._set_up_telemetry()
@@ -111,8 +112,9 @@ class CostOtelLogger(CustomLogger):
         self.tracer_provider = self.tracer_provider or build_tracer_provider(
             self.settings, on_drop=self._metrics.spans_dropped if self._metrics else None)
         if self.tracer_provider is not None:
-            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-            self._spans = SpanWriter(tracer, self.settings.attribution, self.settings.openinference)
+            scope = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
+            self._spans = span_writer(self.tracer_provider, scope, self.settings.attribution,
+                                      self.settings.openinference)
 
     def _contained_error(self, step: str, error: Exception) -> None:
         self.hook_errors += 1

@@ -29,7 +29,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.semconv.schemas import Schemas
 
 from .settings import Settings
+from .spans import OwnTracerProvider
 
 log = logging.getLogger("litellm_cost_otel")
 INSTRUMENTATION_SCOPE = "litellm_cost_otel"
@@ -193,7 +194,7 @@ def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None 
         return None
     if settings.use_global_provider:
         return trace.get_tracer_provider()
-    provider = TracerProvider(resource=resource_from_env())  # flushes and shuts down at exit
+    provider = OwnTracerProvider(resource=resource_from_env())  # flushes and shuts down at exit
     for exporter in exporters_from_env(env, "traces"):
         # OTEL_BSP_* apply.
         provider.add_span_processor(_CountingBatchSpanProcessor(exporter, on_drop or (lambda count, reason: None)))

@@ -215,7 +215,7 @@ def test_reserving_is_all_or_none_and_stops_exactly_at_the_limit(make_store: Sto
                  await store.reserve("r2", [Hold(a, 100, 40, None)], 0, 10_000),  # exactly the limit
                  await store.reserve("r3", [Hold(b, 1000, 5, None), Hold(a, 100, 1, None)], 0, 10_000),
                  await store.totals(a), await store.totals(b)]
-        await store.settle("r1", [Charge(a, 25, None)], 0)  # a hold of 60 costs 25
+        await store.settle([Charge("r1", a, 25, None)], 0)  # a hold of 60 costs 25
         found += [await store.totals(a), await store.reserve("r4", [Hold(a, 100, 35, None)], 0, 10_000),
                   await store.reserve("r5", [Hold(a, 100, 1, None)], 0, 10_000)]
         await store.close()
@@ -235,13 +235,28 @@ def test_a_zero_estimate_still_needs_room(make_store: StoreFactory) -> None:
 
     async def scenario() -> list[Any]:
         store = make_store()
-        await store.settle("gone", [Charge(a, 100, None)], 0)
+        await store.settle([Charge("gone", a, 100, None)], 0)
         found = [await store.reserve("r", [Hold(a, 100, 0, None)], 0, 1000), await store.totals(a)]
         await store.close()
         return found
 
     refused, totals = run(scenario)
     assert (refused.refused, totals) == (0, (100, 0))
+
+
+def test_one_settlement_call_settles_many_requests(make_store: StoreFactory) -> None:
+    a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+
+    async def scenario() -> list[Any]:
+        store = make_store()
+        await store.reserve("r1", [Hold(a, 1000, 100, None), Hold(b, 1000, 100, None)], 0, 10_000)
+        await store.reserve("r2", [Hold(a, 1000, 50, None)], 0, 10_000)
+        await store.settle([Charge("r1", a, 30, None), Charge("r1", b, 30, None), Charge("r2", a, 20, None)], 0)
+        found = [await store.totals(a), await store.totals(b)]
+        await store.close()
+        return found
+
+    assert run(scenario) == [(50, 0), (30, 0)]
 
 
 def test_a_hold_nobody_settles_expires_after_the_request_timeout(make_store: StoreFactory) -> None:
@@ -253,7 +268,7 @@ def test_a_hold_nobody_settles_expires_after_the_request_timeout(make_store: Sto
                  await store.reserve("r", [Hold(a, 100, 20, None)], 60_999, 120_000),  # still held
                  await store.reserve("r", [Hold(a, 100, 20, None)], 61_000, 121_000)]  # released
         found.append(await store.totals(a))
-        await store.settle("dead-replica", [Charge(a, 7, None)], 62_000)  # a late settlement still counts
+        await store.settle([Charge("dead-replica", a, 7, None)], 62_000)  # a late settlement still counts
         found.append(await store.totals(a))
         await store.close()
         return found
