@@ -16,7 +16,7 @@ import yaml
 
 from litellm_cost_otel import attributes as a
 from litellm_cost_otel import metrics
-from litellm_cost_otel.devtools.deploy_tools import kustomize_build, validate
+from litellm_cost_otel.devtools.deploy_tools import kustomize_build, promtool, validate
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -77,6 +77,40 @@ def test_compose_wires_proxy_collector_tempo_prometheus_grafana_together() -> No
     assert urls == {"prometheus": "http://prometheus:9090", "tempo": f"http://tempo:{tempo['server']['http_listen_port']}"}
     used = {target["datasource"]["uid"] for panel in DASHBOARD["panels"] for target in panel.get("targets", [])}
     assert used <= urls.keys()
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's bind mounts: file in deploy/ -> path in the container."""
+    return {source: target for source, target, *_ in (volume.split(":") for volume in service.get("volumes", []))}
+
+
+def test_compose_prometheus_loads_the_alert_rules_scrapes_the_collector_and_alerts_alertmanager(
+        tmp_path: Path) -> None:
+    services = COMPOSE["services"]
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yaml").read_text())
+    # deploy/alerts.yaml is mounted where prometheus.yaml's rule_files looks.
+    assert prometheus["rule_files"] == [mounts(services["prometheus"])["./alerts.yaml"]]
+    # Alerts go to the compose Alertmanager, which runs deploy/alertmanager.yaml.
+    alertmanager = services["alertmanager"]
+    assert alertmanager["image"].startswith("prom/alertmanager:v")
+    config_flag = next(arg for arg in alertmanager["command"] if arg.startswith("--config.file="))
+    assert config_flag == f"--config.file={mounts(alertmanager)['./alertmanager.yaml']}"
+    port = alertmanager["ports"][0].rsplit(":", 1)[1]
+    targets = [t for manager in prometheus["alerting"]["alertmanagers"] for c in manager["static_configs"]
+               for t in c["targets"]]
+    assert targets == [f"alertmanager:{port}"] and "alertmanager" in services["prometheus"]["depends_on"]
+    # The Collector alerts read its own telemetry: scraped on the port otel-collector.yaml serves it.
+    reader = COLLECTOR["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+    jobs = {job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
+            for job in prometheus["scrape_configs"]}
+    assert jobs["otel-collector-telemetry"] == [f"otel-collector:{env_default(str(reader['port']))}"]
+    assert all(name.startswith("otel-collector") for name in jobs)  # LitellmCollectorDown's up{job=~...}
+    # The real promtool accepts the whole file (the rules at their path in the repository).
+    prometheus["rule_files"] = [str(DEPLOY / "alerts.yaml")]
+    config = tmp_path / "prometheus.yaml"
+    config.write_text(yaml.safe_dump(prometheus))
+    result = promtool("check", "config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerfile_starts_from_a_tested_litellm_and_installs_this_package() -> None:
@@ -192,6 +226,12 @@ def test_k8s_collector_tiers_run_deploys_collector_configs(k8s: list[dict[str, A
         path.write_text(config)
         result = validate(path)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_k8s_ships_the_alert_rules_as_a_configmap_of_the_plain_rules_file(k8s: list[dict[str, Any]]) -> None:
+    rules = of_kind(k8s, "ConfigMap")["litellm-alert-rules"]  # no hash suffix: referenced from outside
+    assert rules["data"] == {"alerts.yaml": (DEPLOY / "alerts.yaml").read_text()}
+    assert rules["metadata"]["namespace"] == "litellm"
 
 
 def test_k8s_load_balancer_resolves_the_headless_sampler_service_with_rbac(k8s: list[dict[str, Any]]) -> None:

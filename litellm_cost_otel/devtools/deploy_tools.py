@@ -4,7 +4,9 @@
   from deploy/collector/builder.yaml, and a helper to run it;
 - kustomize, to render deploy/kustomization.yaml as `kubectl apply -k deploy/` would;
 - Prometheus, Debian's package (its server binary, taken out of the .deb with dpkg-deb), to
-  run the dashboard's PromQL against what the Collector exposes;
+  run the dashboard's PromQL and the alerting rules against what the Collector exposes, and
+  promtool from the same package, to check and unit-test deploy/alerts.yaml;
+- amtool, Debian's (from its Alertmanager package), to check deploy/alertmanager.yaml and its routes;
 - Redis, Debian's server, for the budget guard's tests (replicas sharing one Redis).
 
     python -m litellm_cost_otel.devtools.deploy_tools build   # prints the binaries' paths
@@ -38,6 +40,7 @@ BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
 KUSTOMIZE_VERSION = "v5.8.1"
 PROMETHEUS_PACKAGE = "prometheus=2.42.0+ds-5+deb12u1"  # Debian 12's
+ALERTMANAGER_PACKAGE = "prometheus-alertmanager=0.25.0-1+b4"  # Debian 12's
 REDIS_PACKAGES = ("redis-tools", "libjemalloc2", "liblzf1")  # Debian 12's (7.0.x, security updates)
 
 
@@ -114,12 +117,35 @@ def _from_debian(packages: list[str], files: dict[str, Path]) -> None:
             shutil.move(str(Path(scratch) / "root" / inside), target)
 
 
+def promtool_path() -> Path:
+    return _tool_path("promtool", PROMETHEUS_PACKAGE.split("=", 1)[1])
+
+
 def fetch_prometheus() -> Path:
-    """Debian's Prometheus server binary, into the cache (a static Go binary: the package's
-    other dependencies are its web UI's scripts, which the HTTP API does not need)."""
-    binary = prometheus_path()
+    """Debian's Prometheus server binary and its promtool, into the cache (static Go binaries:
+    the package's other dependencies are its web UI's scripts, which the HTTP API does not need)."""
+    binary, promtool = prometheus_path(), promtool_path()
+    if not (binary.exists() and promtool.exists()):
+        _from_debian([PROMETHEUS_PACKAGE], {"usr/bin/prometheus": binary, "usr/bin/promtool": promtool})
+    return binary
+
+
+def fetch_promtool() -> Path:
+    fetch_prometheus()
+    return promtool_path()
+
+
+def amtool_path() -> Path:
+    return _tool_path("amtool", ALERTMANAGER_PACKAGE.split("=", 1)[1])
+
+
+def fetch_amtool() -> Path:
+    """Debian's amtool (a static Go binary), into the cache. (Not its Alertmanager server:
+    Debian's build reads its notification templates from a fixed /usr/share path, so it runs
+    only where the package is installed.)"""
+    binary = amtool_path()
     if not binary.exists():
-        _from_debian([PROMETHEUS_PACKAGE], {"usr/bin/prometheus": binary})
+        _from_debian([ALERTMANAGER_PACKAGE], {"usr/bin/amtool": binary})
     return binary
 
 
@@ -157,6 +183,17 @@ def kustomize_build(directory: Path) -> str:
     """The manifests `kubectl apply -k directory` would apply."""
     return subprocess.run([str(required(_tool_path("kustomize", KUSTOMIZE_VERSION))), "build", str(directory)],
                           capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's promtool from the same package as the server, e.g. `check rules FILE` or
+    `test rules FILE`; a clear failure when `make deploy-tools` has not fetched it."""
+    return subprocess.run([str(required(promtool_path())), *args], capture_output=True, text=True, timeout=120)
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Debian's amtool, e.g. `check-config FILE` or `config routes test --config.file=FILE LABEL=VALUE...`."""
+    return subprocess.run([str(required(amtool_path())), *args], capture_output=True, text=True, timeout=60)
 
 
 def validate(config: Path) -> subprocess.CompletedProcess[str]:
@@ -222,13 +259,15 @@ class Collector(_Server):
 
 
 class Prometheus(_Server):
-    """A Prometheus server scraping `targets` (host:port) every second, and its query API."""
+    """A Prometheus server scraping `targets` (host:port) every second, evaluating `rule_files`
+    every second, and its query API."""
 
     name = "Prometheus"
 
-    def __init__(self, targets: list[str], workdir: Path, port: int) -> None:
+    def __init__(self, targets: list[str], workdir: Path, port: int, rule_files: list[Path] | None = None) -> None:
         config = workdir / "prometheus.yaml"
         config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                          "rule_files": [str(path) for path in rule_files or []],
                                           "scrape_configs": [{"job_name": "otel-collector",
                                                               "static_configs": [{"targets": targets}]}]}))
         self.url = f"http://127.0.0.1:{port}"
@@ -257,6 +296,8 @@ if __name__ == "__main__":
     print(build_collector())
     print(_go_install(KUSTOMIZE_MODULE, KUSTOMIZE_VERSION, "kustomize"))
     print(fetch_prometheus())
+    print(fetch_promtool())
+    print(fetch_amtool())
     print(fetch_redis())
 
 
