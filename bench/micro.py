@@ -29,7 +29,7 @@ import litellm
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -37,8 +37,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from litellm_cost_otel import attributes, readers
+from litellm_cost_otel import __version__, attributes, readers
 from litellm_cost_otel.devtools.hook_kwargs import ProxyHooks, proxy_hooks
 from litellm_cost_otel.encoding import KeyValueCache, encode_spans
 from litellm_cost_otel.lifecycle import Lifecycle
@@ -46,8 +47,8 @@ from litellm_cost_otel.logger import CostOtelLogger
 from litellm_cost_otel.metrics import MetricsRecorder
 from litellm_cost_otel.model import Request
 from litellm_cost_otel.settings import Settings
-from litellm_cost_otel.spans import SpanWriter
-from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE
+from litellm_cost_otel.spans import OwnTracerProvider, span_writer
+from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE, SCHEMA_URL
 
 from . import harness
 
@@ -71,8 +72,12 @@ def model_response() -> Any:
                                  usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
 
 
-def discarding_tracer_provider() -> TracerProvider:
-    provider = TracerProvider()
+SCOPE = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
+
+
+def discarding_tracer_provider() -> OwnTracerProvider:
+    """The plugin's own kind of provider (so its spans take the direct path, as on the proxy)."""
+    provider = OwnTracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
     return provider
 
@@ -137,7 +142,7 @@ def map_attributes(request: Request, attribution: frozenset[str]) -> None:
 def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, float]:
     """Mean ns per request of each step. `spans` is SpanWriter.emit, which maps the
     attributes itself: the report subtracts the mapping to show span creation alone."""
-    writer = SpanWriter(discarding_tracer_provider().get_tracer(INSTRUMENTATION_SCOPE), settings.attribution)
+    writer = span_writer(discarding_tracer_provider(), SCOPE, settings.attribution, settings.openinference)
     meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter(INSTRUMENTATION_SCOPE)
     recorder = MetricsRecorder(meter, settings.metrics_max_values_per_dimension, settings.metrics_team_dimension)
     lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
@@ -165,9 +170,9 @@ def varied_requests_spans(settings: Settings, requests: int) -> list[ReadableSpa
     """The spans of `requests` successful requests whose ids, token counts and costs differ,
     as on a real proxy (identical requests would flatter the export cache)."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = OwnTracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    writer = SpanWriter(provider.get_tracer(INSTRUMENTATION_SCOPE), settings.attribution)
+    writer = span_writer(provider, SCOPE, settings.attribution, settings.openinference)
     lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
     for number in range(requests):
         prompt, completion = 5 + number * 7 % 400, 5 + number * 13 % 300
@@ -260,7 +265,7 @@ def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
         row("reading and lifecycle (`readers`, `lifecycle`)", steps["readers"]),
         row("attribute mapping (`attributes`)", steps["attributes"]),
         row("span creation (`spans`, without the mapping)", span_creation,
-            "SDK spans, contexts, the batch processor's queue"),
+            "direct `ReadableSpan`s: sampler, ids, contexts, the batch processor's queue"),
         row("metrics (`metrics`)", steps["metrics"]),
         row("the rest: hooks, error containment", rest, "the whole less the four steps"),
         "",
