@@ -175,7 +175,6 @@ class BudgetGuard:
                  clock: Callable[[], float] = time.time,
                  warn: Callable[[str, str], None] = lambda key, message: log.warning(message)) -> None:
         self.budgets = list(budgets)
-        self._by_name = {budget.name: budget for budget in budgets}
         self.warn = warn
         self.store = store
         self.deny_on_store_error = on_store_error == "deny"
@@ -223,7 +222,7 @@ class BudgetGuard:
             window = window_of(budget.window, now)
             expires = counter_expiry_s(budget, window, now, self.hold_s)
             holds.append(Hold(counter_key(budget, window, value), budget.limit_nano, estimate,
-                              int(expires * 1000) if expires is not None else None))
+                              None if expires is None else int(expires * 1000)))
             windows.append(window)
         reservation_id = uuid.uuid4().hex
         hold_expires_ms = int((now + self.hold_s) * 1000)
@@ -245,7 +244,7 @@ class BudgetGuard:
             raise self._refusal(budget, value, window, answer.used_nano[answer.refused], estimate, now)
         return BudgetCheck(reservation_id, tuple(
             BudgetHold(budget.name, budget.scope, hold.counter, estimate / NANO_USD,
-                       (budget.limit_nano - used - estimate) / NANO_USD)
+                       (budget.limit_nano - used - estimate) / NANO_USD, hold.counter_expires_ms)
             for (budget, _), hold, used in zip(applying, holds, answer.used_nano, strict=True)),
             hold_expires_ms * 1_000_000)
 
@@ -271,12 +270,9 @@ class BudgetGuard:
         if check is None or not check.holds:
             return
         cost = request.cost_usd
-        now = self.clock()
-        for hold in check.holds:
-            budget = self._by_name[hold.name]
-            expires = counter_expiry_s(budget, window_of(budget.window, now), now, self.hold_s)
+        for hold in check.holds:  # each counter keeps the expiry its window gave it at the check
             self._pending.append(Charge(check.reservation_id, hold.counter, usd_to_nano(cost),
-                                        int(expires * 1000) if expires else None))
+                                        hold.counter_expires_ms))
             if self.events is not None:
                 self.events.budget_spent(hold.name, cost)
         if self._sender is None or self._sender.done():

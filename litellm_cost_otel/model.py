@@ -152,6 +152,7 @@ class BudgetHold:
     counter: str  # the store's counter key (window and scope value included)
     reserved_usd: float
     remaining_usd: float  # the limit minus spent and reserved, this request's hold included
+    counter_expires_ms: int | None = None  # when the store may drop the counter (its window's end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ def _choice(*choices: str) -> Callable[[object], str]:
     return parse
 
 
-def _parse_secret_ref(value: object) -> str:
+def _parse_redis_url(value: object) -> str:
     """A URL, or `os.environ/NAME` as elsewhere in litellm's YAML."""
     text = str(value).strip()
     if text.startswith("os.environ/"):
@@ -128,7 +128,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "openinference": _parse_bool,
     "budgets": _parse_budgets,
     "budget_store": _choice("in_process", "redis"),
-    "budget_redis_url": _parse_secret_ref,
+    "budget_redis_url": _parse_redis_url,
     "budget_on_store_error": _choice("allow", "deny"),
     "budget_max_output_tokens": _positive(int),
     "budget_store_timeout_s": _positive(float),

@@ -7,12 +7,13 @@ span of the request is current any more; so nothing here relies on "the active s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -188,8 +189,6 @@ class DirectSpanWriter:
     def _attributes(self, found: Any) -> Any:
         if not self._bounded:
             return found
-        from opentelemetry.attributes import BoundedAttributes
-
         return BoundedAttributes(self._limits.max_span_attributes, found, immutable=True,
                                  max_value_len=self._limits.max_span_attribute_length)
 
@@ -202,5 +201,3 @@ def span_writer(provider: Any, scope: InstrumentationScope, attribution: Collect
     tracer = provider.get_tracer(scope.name, scope.version, schema_url=scope.schema_url)
     return SpanWriter(tracer, attribution, openinference)
 
-
-__all__: Sequence[str] = ("DirectSpanWriter", "OwnTracerProvider", "SpanWriter", "caller_context", "span_writer")

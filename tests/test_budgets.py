@@ -13,6 +13,7 @@ from typing import Any
 
 import litellm
 import pytest
+import redis
 
 from litellm_cost_otel.budget_store import Charge, Hold, InProcessStore, RedisStore
 from litellm_cost_otel.budgets import (
@@ -347,3 +348,27 @@ def test_only_a_plugin_with_budgets_makes_the_proxy_call_its_pre_call_hook() -> 
     assert type(proxy_handler(Settings())) is CostOtelLogger
     guarded = proxy_handler(Settings(budgets=(Budget("g", "global", 1.0),)))
     assert type(guarded) is BudgetGuardedLogger and "async_pre_call_hook" in vars(BudgetGuardedLogger)
+
+
+def test_a_request_settled_after_midnight_charges_its_own_days_counter(redis_server: RedisServer) -> None:
+    """The counter keeps the expiry of the window it was reserved in, whenever it settles."""
+    clock = [utc(2026, 12, 3, 23, 59, 59)]
+    budget = Budget(f"late-{uuid.uuid4().hex[:8]}", "team", 1.0, "day")
+
+    async def scenario() -> Any:
+        guard = BudgetGuard([budget], RedisStore(redis_server.url), "allow", 900, 4096, clock=lambda: clock[0])
+        late = request(team_id="t")
+        late.budget = await guard.check(late, {}, "chat")
+        late.attempts.append(_answered(cost_usd=0.25))
+        clock[0] = utc(2026, 12, 4, 0, 0, 1)
+        guard.settle(late)
+        await guard.settled()
+        return late.budget
+
+    check = run(scenario)
+    assert check is not None
+    counter = check.holds[0].counter
+    assert ":day:2026-12-03:" in counter
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.hmget(counter, "spent", "reserved") == [b"250000000", b"0"]
+    assert client.pexpiretime(counter) == int((utc(2026, 12, 4) + 900) * 1000)

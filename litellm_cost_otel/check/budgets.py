@@ -5,8 +5,6 @@ enforced (`invalid-budget`), a `match` names what the config knows (`budget-unkn
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..budgets import BudgetConfigError, parse_budget
 from ..settings import YAML_SECTION
 from .config import Config
@@ -43,16 +41,18 @@ def _unpriced(config: Config, group: str) -> bool:
 
 def check_budgets(config: Config) -> list[Finding]:
     entries, findings = _budgets(config)
+    if entries is None:
+        return findings
     teams = _known_teams(config)
-    for index, entry in enumerate(entries or []):
-        loc = entries.loc_of(index) if entries is not None else config.section_loc("callback_settings")
+    for index, entry in enumerate(entries):
+        loc = entries.loc_of(index)
         try:
             budget = parse_budget(entry, index)
         except BudgetConfigError as error:
             findings.append(finding("invalid-budget", "error", loc, f"{error}: the plugin does not enforce it",
                                     "fix the entry as the message says (README, \"Budgets\")"))
             continue
-        names: Any = sorted(budget.match or ())
+        names = sorted(budget.match or ())
         if budget.scope == "team" and teams:
             for name in (n for n in names if n not in teams):
                 findings.append(finding(
