@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -195,6 +196,47 @@ def rss_mb(pid: int) -> float:
         except FileNotFoundError:
             continue
     return kilobytes / 1024
+
+
+GC_PROBE = Path(__file__).with_name("gc_probe")  # its sitecustomize.py counts the proxy's collections
+
+
+def with_gc_probe(env: dict[str, str], totals_path: Path) -> dict[str, str]:
+    """A proxy's environment with the garbage-collection probe loaded (bench/gc_probe)."""
+    python_path = os.pathsep.join(part for part in (str(GC_PROBE), env.get("PYTHONPATH", "")) if part)
+    return {**env, "PYTHONPATH": python_path, "BENCH_GC_PROBE": str(totals_path)}
+
+
+@dataclass(frozen=True)
+class GcTotals:
+    """The probe's running totals: full (generation 2) collections, and seconds in all collections."""
+
+    full: int = 0
+    seconds: float = 0.0
+
+    def __sub__(self, other: GcTotals) -> GcTotals:
+        return GcTotals(self.full - other.full, self.seconds - other.seconds)
+
+
+def gc_totals(totals_path: Path) -> GcTotals:
+    """What the probe wrote last (four times a second); zeros before its first write."""
+    try:
+        found = json.loads(totals_path.read_text())
+    except (FileNotFoundError, ValueError):
+        return GcTotals()
+    return GcTotals(int(found["collections"][2]), float(sum(found["seconds"])))
+
+
+def plugin_cpu(totals_path: Path) -> dict[str, int]:
+    """What bench/timed_logger.py wrote last: ns of the plugin's own CPU by kind, and events."""
+    try:
+        return {name: int(value) for name, value in json.loads(totals_path.read_text()).items()}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {name: value - before.get(name, 0) for name, value in after.items()}
 
 
 # --- load ------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from typing import Any
 
 import litellm
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode_spans
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -37,18 +37,18 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from litellm_cost_otel import __version__, attributes, readers
+from litellm_cost_otel import attributes, readers
 from litellm_cost_otel.devtools.hook_kwargs import ProxyHooks, proxy_hooks
-from litellm_cost_otel.encoding import KeyValueCache, encode_spans
+from litellm_cost_otel.encoding import SpanEncoder
+from litellm_cost_otel.histograms import OwnMeterProvider
 from litellm_cost_otel.lifecycle import Lifecycle
 from litellm_cost_otel.logger import CostOtelLogger
 from litellm_cost_otel.metrics import MetricsRecorder
 from litellm_cost_otel.model import Request
 from litellm_cost_otel.settings import Settings
 from litellm_cost_otel.spans import OwnTracerProvider, span_writer
-from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE, SCHEMA_URL
+from litellm_cost_otel.telemetry import INSTRUMENTATION_SCOPE, SCOPE
 
 from . import harness
 
@@ -72,24 +72,44 @@ def model_response() -> Any:
                                  usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
 
 
-SCOPE = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
 
 
-def discarding_tracer_provider() -> OwnTracerProvider:
-    """The plugin's own kind of provider (so its spans take the direct path, as on the proxy)."""
+def discarding_tracer_provider(early: bool = True) -> OwnTracerProvider:
+    """The plugin's own kind of provider, with early encoding as for OTLP/gRPC (so its spans
+    take the path they take on the proxy)."""
     provider = OwnTracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DiscardingExporter()))
+    if early:
+        provider.span_encoder = SpanEncoder(provider.resource, SCOPE)
     return provider
+
+
+class DiscardingMetricExporter(MetricExporter):
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
+def discarding_meter_provider() -> OwnMeterProvider:
+    """The plugin's own meter provider (its own histograms), as build_meter_provider makes it."""
+    return OwnMeterProvider([DiscardingMetricExporter()], Resource.create(), SCOPE)
 
 
 # --- the whole request, through the hooks ----------------------------------------------------
 
 HOOK_NAMES = ("async_pre_call_deployment_hook", "async_post_call_success_deployment_hook", "async_log_success_event")
+MADE_AFTER = "spans and metrics, made after the hooks"  # the logger's deferred batches
+BATCH = 32  # requests per batch, as the logger makes them on the proxy's event loop
 
 
 async def time_hooks(plugin: CostOtelLogger, response: Any, iterations: int) -> dict[str, float]:
     """Mean ns per request for each hook, building each request's arguments outside the timing."""
-    totals = dict.fromkeys(HOOK_NAMES, 0)
+    totals = dict.fromkeys((*HOOK_NAMES, MADE_AFTER), 0)
     clock = time.perf_counter_ns
     for number in range(iterations):
         hooks = hooks_for(number)
@@ -103,6 +123,10 @@ async def time_hooks(plugin: CostOtelLogger, response: Any, iterations: int) -> 
         totals["async_pre_call_deployment_hook"] += t1 - t0
         totals["async_post_call_success_deployment_hook"] += t2 - t1
         totals["async_log_success_event"] += t3 - t2
+        if number % BATCH == BATCH - 1 or number == iterations - 1:  # what the event loop would run now
+            t4 = clock()
+            plugin._emit_pending(BATCH)
+            totals[MADE_AFTER] += clock() - t4
     if plugin.hook_errors or plugin.inflight_requests:
         raise RuntimeError(f"the plugin did not take the requests cleanly: {plugin.hook_errors} hook errors, "
                            f"{plugin.inflight_requests} left in flight")
@@ -143,8 +167,10 @@ def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, 
     """Mean ns per request of each step. `spans` is SpanWriter.emit, which maps the
     attributes itself: the report subtracts the mapping to show span creation alone."""
     writer = span_writer(discarding_tracer_provider(), SCOPE, settings.attribution, settings.openinference)
-    meter = MeterProvider(metric_readers=[InMemoryMetricReader()]).get_meter(INSTRUMENTATION_SCOPE)
-    recorder = MetricsRecorder(meter, settings.metrics_max_values_per_dimension, settings.metrics_team_dimension)
+    meter_provider = discarding_meter_provider()
+    recorder = MetricsRecorder(meter_provider.get_meter(INSTRUMENTATION_SCOPE),
+                               settings.metrics_max_values_per_dimension, settings.metrics_team_dimension,
+                               histograms=meter_provider.histograms)
     lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
     totals = dict.fromkeys(STEP_NAMES, 0)
     clock = time.perf_counter_ns
@@ -166,11 +192,13 @@ def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, 
     return {name: total / iterations for name, total in totals.items()}
 
 
-def varied_requests_spans(settings: Settings, requests: int) -> list[ReadableSpan]:
+def varied_requests_spans(settings: Settings, requests: int, encoder: SpanEncoder | None) -> list[Any]:
     """The spans of `requests` successful requests whose ids, token counts and costs differ,
-    as on a real proxy (identical requests would flatter the export cache)."""
+    as on a real proxy (identical requests would flatter the encoder's cache): early-encoded
+    by `encoder`, or ReadableSpans without one."""
     exporter = InMemorySpanExporter()
     provider = OwnTracerProvider()
+    provider.span_encoder = encoder
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     writer = span_writer(provider, SCOPE, settings.attribution, settings.openinference)
     lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
@@ -186,17 +214,17 @@ def varied_requests_spans(settings: Settings, requests: int) -> list[ReadableSpa
     return list(exporter.get_finished_spans())
 
 
-def time_encoding(spans: list[ReadableSpan], requests: int, iterations: int, cached: bool) -> float:
-    """Mean ns to encode one request's spans to OTLP protobuf bytes, in batches of 512 spans as
-    the export thread does: with the plugin's key-value cache, or the library's encoder."""
+def time_encoding(spans: list[Any], requests: int, iterations: int, encoder: SpanEncoder | None) -> float:
+    """Mean ns per request to make the OTLP export request's bytes, in batches of 512 spans as
+    the export thread does: joining early-encoded spans (`encoder`), or the library encoding
+    ReadableSpans."""
     batches = [spans[start:start + 512] for start in range(0, len(spans), 512)]
-    key_values = KeyValueCache()
     rounds = max(1, iterations // requests)
     clock = time.perf_counter_ns
     t0 = clock()
     for _ in range(rounds):
         for batch in batches:
-            (encode_spans(batch, key_values) if cached else library_encode_spans(batch)).SerializeToString()
+            encoder.export_request(batch) if encoder is not None else library_encode_spans(batch).SerializeToString()
     return (clock() - t0) / (rounds * requests)
 
 
@@ -206,8 +234,8 @@ def time_encoding(spans: list[ReadableSpan], requests: int, iterations: int, cac
 class Results:
     hooks: dict[str, float]  # median over repeats, ns per request
     steps: dict[str, float]
-    encoding: float  # ns per request, the plugin's exporter
-    library_encoding: float  # the same with the library's encode_spans
+    encoding: float  # ns per request, the plugin's exporter joining early-encoded spans
+    library_encoding: float  # the library's encode_spans of the same spans as ReadableSpans
     spans_per_request: int
 
 
@@ -215,9 +243,11 @@ def measure(iterations: int, repeats: int) -> Results:
     settings = Settings()  # the defaults, as on a proxy that sets nothing
     response = model_response()
     plugin = CostOtelLogger(tracer_provider=discarding_tracer_provider(), settings=settings,
-                            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+                            meter_provider=discarding_meter_provider())
     encoded_requests = 1024
-    spans = varied_requests_spans(settings, encoded_requests)
+    encoder = SpanEncoder(Resource.create(), SCOPE)
+    early_spans = varied_requests_spans(settings, encoded_requests, encoder)
+    spans = varied_requests_spans(settings, encoded_requests, None)
     # Move everything imported so far (litellm is a large heap) out of the collector's reach:
     # otherwise a full collection, ~0.1 s over that heap, lands in whichever step happens to
     # allocate at that moment. The proxy's own collections are measured by `make bench`.
@@ -230,8 +260,8 @@ def measure(iterations: int, repeats: int) -> Results:
     for repeat in range(repeats):
         hook_runs.append(asyncio.run(time_hooks(plugin, response, iterations)))
         step_runs.append(time_steps(iterations, settings, response))
-        encode_runs.append(time_encoding(spans, encoded_requests, iterations, cached=True))
-        library_runs.append(time_encoding(spans, encoded_requests, iterations, cached=False))
+        encode_runs.append(time_encoding(early_spans, encoded_requests, iterations, encoder))
+        library_runs.append(time_encoding(spans, encoded_requests, iterations, None))
         print(f"repeat {repeat + 1}/{repeats}: {sum(hook_runs[-1].values()) / 1000:.1f} µs per request", flush=True)
 
     def medians(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -262,17 +292,18 @@ def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
         "|---|---|---|---|",
         row("**whole request through the hooks**", whole, "what the proxy's event loop pays"),
         *(row(f"hook `{name}`", results.hooks[name]) for name in HOOK_NAMES),
+        row(MADE_AFTER, results.hooks[MADE_AFTER], f"in batches of {BATCH}, as on the proxy's event loop"),
         row("reading and lifecycle (`readers`, `lifecycle`)", steps["readers"]),
         row("attribute mapping (`attributes`)", steps["attributes"]),
         row("span creation (`spans`, without the mapping)", span_creation,
-            "direct `ReadableSpan`s: sampler, ids, contexts, the batch processor's queue"),
-        row("metrics (`metrics`)", steps["metrics"]),
+            "sampler, ids, contexts, OTLP encoding of each span, the batch processor's queue"),
+        row("metrics (`metrics`)", steps["metrics"], "histograms aggregated in-process (`histograms`)"),
         row("the rest: hooks, error containment", rest, "the whole less the four steps"),
         "",
-        f"Off the request path, on the export thread (it shares the GIL with the event loop): OTLP protobuf "
-        f"encoding of one request's spans {results.encoding / 1000:.1f} µs with the plugin's key-value cache "
-        f"({results.library_encoding / 1000:.1f} µs with the library's `encode_spans`), in batches of 512 spans "
-        "of requests with differing ids, token counts and costs; gRPC send not included.",
+        f"Off the request path, on the export thread (it shares the GIL with the event loop): the OTLP export "
+        f"request around one request's early-encoded spans {results.encoding / 1000:.1f} µs (the library's "
+        f"`encode_spans` of the same spans as ReadableSpans: {results.library_encoding / 1000:.1f} µs), in batches "
+        "of 512 spans of requests with differing ids, token counts and costs; gRPC send not included.",
     ]
     return "\n".join(lines)
 
@@ -280,7 +311,7 @@ def report(results: Results, iterations: int, repeats: int, quick: bool) -> str:
 def profile(iterations: int) -> None:
     settings = Settings()
     plugin = CostOtelLogger(tracer_provider=discarding_tracer_provider(), settings=settings,
-                            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]))
+                            meter_provider=discarding_meter_provider())
     response = model_response()
     asyncio.run(time_hooks(plugin, response, max(iterations // 10, 100)))
     profiler = cProfile.Profile()

@@ -64,6 +64,7 @@ class Configuration:
     exports: bool = True  # sends spans to its receiver
     team_auth: bool = False  # the test custom auth: each key a team (as a DB-backed proxy resolves)
     budget: bool = False  # one team budget on a shared Redis (the bench starts one)
+    timed: bool = False  # counts the plugin's own CPU inside the proxy (bench/timed_logger.py)
 
 
 CONFIGURATIONS = (
@@ -83,6 +84,10 @@ CONFIGURATIONS = (
     # the plugin without the OpenInference twins (fewer attributes to make, encode, send), and
     # that with no metrics either (for a Collector that derives them from the spans).
     Configuration("none-again", "no callbacks, a second proxy", (), exports=False),
+    Configuration("plugin-timed", "litellm_cost_otel, its own CPU counted inside the proxy",
+                  ("bench.timed_logger.proxy_handler_instance",),
+                  {"PYTHONPATH": str(harness.REPO), "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"},
+                  timed=True),
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
     Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
@@ -113,6 +118,8 @@ class Measurement:
     c16: LoadResult
     c1: LoadResult
     cpu_ms_per_request: float
+    gc: harness.GcTotals  # the proxy's collections over the same phases and settles
+    plugin_cpu: dict[str, int]  # the timed plugin's own CPU ns over them, by kind ({} for the others)
 
 
 @dataclass
@@ -121,12 +128,18 @@ class Subject:
 
     configuration: Configuration
     proxy: LiteLLMProxy
+    gc_probe: Path
+    cores: frozenset[int]
+    cpu_probe: Path | None = None  # bench/timed_logger.py's totals
     measurements: list[Measurement] = field(default_factory=list)
     sent: int = 0  # every request, warm-up included, for spans per request
     errors: int = 0
     rss_start_mb: float = float("nan")
     rss_end_mb: float = float("nan")
     spans: int = 0
+
+    def plugin_cpu(self) -> dict[str, int]:
+        return harness.plugin_cpu(self.cpu_probe) if self.cpu_probe is not None else {}
 
     def count(self, *phases: LoadResult) -> None:
         for phase in phases:
@@ -146,6 +159,7 @@ class Plan:
     gap_s: float
     quick: bool
     upstream: str = "mock"  # "mock": mock_response; "http": a local OpenAI-compatible server
+    fresh: bool = False  # new proxies for every round
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], Path]:
@@ -166,6 +180,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
                              "OpenAI-compatible HTTP server on 127.0.0.1 in its own process (a real upstream call)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of about two minutes: 2 rounds, 300/100 requests, 50 warm-up, 2 s settle")
+    parser.add_argument("--fresh-proxies", action="store_true",
+                        help="start every proxy anew before each round, so that how fast one process happens to be "
+                             "(its memory placement) varies from round to round instead of biasing all of them")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGURATIONS),
                         help=f"which, in order (default {','.join(DEFAULT_CONFIGURATIONS)}; all: {','.join(BY_NAME)})")
     parser.add_argument("--output", type=Path, default=harness.RESULTS, help="results file (default bench/results.md)")
@@ -176,17 +193,20 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
         parser.error(f"unknown configuration(s) {unknown}; choose from {','.join(BY_NAME)}")
     if args.quick:
         plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, gap_s=args.gap_ms / 1000,
-                    quick=True, upstream=args.upstream)
+                    quick=True, upstream=args.upstream, fresh=args.fresh_proxies)
     else:
         plan = Plan(args.rounds, args.requests, args.requests_c1, args.warmup, args.settle, args.gap_ms / 1000,
-                    quick=False, upstream=args.upstream)
+                    quick=False, upstream=args.upstream, fresh=args.fresh_proxies)
     if min(plan.rounds, plan.requests, plan.requests_c1) < 1 or min(plan.warmup, plan.settle_s, plan.gap_s) < 0:
         parser.error("rounds and request counts must be positive")
     return plan, [BY_NAME[name] for name in names], args.output
 
 
-async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> tuple[LoadResult, float]:
-    """One configuration's saturation phase: the phase, and the proxy's CPU ms over it."""
+Readings = tuple[LoadResult, float, harness.GcTotals, dict[str, int]]  # a phase, CPU ms, collections, own CPU
+
+
+async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> Readings:
+    """One configuration's saturation phase: the phase, and the proxy's CPU ms and collections over it."""
     proxy, pid = subject.proxy, subject.proxy.process.pid  # type: ignore[union-attr]
     async with harness.client_session(proxy.master_key, CONCURRENCY) as session:
         send = harness.chat_sender(session, proxy.base_url, harness.chat_body())
@@ -194,16 +214,19 @@ async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> tuple[
         await asyncio.sleep(plan.settle_s)
         if first_round:
             subject.rss_start_mb = harness.rss_mb(pid)
-        cpu_before = harness.cpu_seconds(pid)
+        cpu_before, gc_before = harness.cpu_seconds(pid), harness.gc_totals(subject.gc_probe)
+        own_before = subject.plugin_cpu()
         c16 = await harness.closed_loop(send, plan.requests, CONCURRENCY, harness.phase_time_limit(plan.requests))
         await asyncio.sleep(plan.settle_s)
         cpu_ms = (harness.cpu_seconds(pid) - cpu_before) * 1000
+        collections = harness.gc_totals(subject.gc_probe) - gc_before
+        own = harness.difference(subject.plugin_cpu(), own_before)
     harness.check_alive(proxy)
     subject.count(warmup, c16)
-    return c16, cpu_ms
+    return c16, cpu_ms, collections, own
 
 
-async def measure_c1(subjects: list[Subject], plan: Plan) -> list[tuple[LoadResult, float]]:
+async def measure_c1(subjects: list[Subject], plan: Plan) -> list[Readings]:
     """Every configuration's lone requests, taken in turn request by request (see
     `harness.alternating`): each phase, and each proxy's CPU ms over it and the settle after."""
     pids = [subject.proxy.process.pid for subject in subjects]  # type: ignore[union-attr]
@@ -213,27 +236,52 @@ async def measure_c1(subjects: list[Subject], plan: Plan) -> list[tuple[LoadResu
             session = await stack.enter_async_context(harness.client_session(subject.proxy.master_key, 1))
             sends.append(harness.chat_sender(session, subject.proxy.base_url, harness.chat_body()))
         cpu_before = [harness.cpu_seconds(pid) for pid in pids]
+        gc_before = [harness.gc_totals(subject.gc_probe) for subject in subjects]
+        own_before = [subject.plugin_cpu() for subject in subjects]
         phases = await harness.alternating(sends, plan.requests_c1, plan.gap_s,
                                            harness.phase_time_limit(plan.requests_c1 * len(subjects)))
         await asyncio.sleep(plan.settle_s)
         cpu_ms = [(harness.cpu_seconds(pid) - before) * 1000 for pid, before in zip(pids, cpu_before, strict=True)]
+        collections = [harness.gc_totals(subject.gc_probe) - before
+                       for subject, before in zip(subjects, gc_before, strict=True)]
+        own = [harness.difference(subject.plugin_cpu(), before) for subject, before in zip(subjects, own_before,
+                                                                                           strict=True)]
     for subject, phase in zip(subjects, phases, strict=True):
         harness.check_alive(subject.proxy)
         subject.count(phase)
-    return list(zip(phases, cpu_ms, strict=True))
+    return list(zip(phases, cpu_ms, collections, own, strict=True))
+
+
+def restart(subject: Subject) -> None:
+    """The subject's proxy replaced by a new process of the same configuration."""
+    old = subject.proxy
+    old.stop()  # SIGTERM: the plugin flushes what is left
+    old.client.close()
+    subject.proxy = LiteLLMProxy(old.config_path, {key: value for key, value in old.env.items()
+                                                   if key != "LITELLM_MASTER_KEY"}, log_path=old.log_path)
+    subject.proxy.start()
+    harness.pin_process_tree(subject.proxy.process.pid, subject.cores)  # type: ignore[union-attr]
 
 
 async def run_rounds(subjects: list[Subject], plan: Plan) -> None:
     for number in range(plan.rounds):
-        saturated = [await measure_c16(subject, plan, first_round=number == 0) for subject in subjects]
+        if plan.fresh and number > 0:
+            print("starting new proxies ...", flush=True)
+            for subject in subjects:
+                restart(subject)
+        saturated = [await measure_c16(subject, plan, first_round=number == 0 or plan.fresh) for subject in subjects]
         lone = await measure_c1(subjects, plan)
-        for subject, (c16, c16_cpu_ms), (c1, c1_cpu_ms) in zip(subjects, saturated, lone, strict=True):
+        for subject, (c16, c16_cpu_ms, c16_gc, c16_own), (c1, c1_cpu_ms, c1_gc, c1_own) in zip(
+                subjects, saturated, lone, strict=True):
             measured = c16.sent + c1.sent
-            m = Measurement(c16, c1, (c16_cpu_ms + c1_cpu_ms) / measured if measured else float("nan"))
+            m = Measurement(c16, c1, (c16_cpu_ms + c1_cpu_ms) / measured if measured else float("nan"),
+                            harness.GcTotals(c16_gc.full + c1_gc.full, c16_gc.seconds + c1_gc.seconds),
+                            {name: c16_own.get(name, 0) + c1_own.get(name, 0) for name in {*c16_own, *c1_own}})
             subject.measurements.append(m)
             print(f"round {number + 1}/{plan.rounds} {subject.configuration.name:8} "
                   f"{m.c16.throughput:7.1f} req/s  CPU {m.cpu_ms_per_request:5.2f} ms/req  "
                   f"p50 c1 {m.c1.percentile_ms(50):6.2f} ms  p99 c16 {m.c16.percentile_ms(99):7.1f} ms  "
+                  f"full GCs {m.gc.full}  "
                   f"errors {m.c16.errors + m.c1.errors}", flush=True)
 
 
@@ -279,6 +327,7 @@ def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: s
         f"{plan.requests} requests at c={CONCURRENCY}; then {plan.requests_c1} lone requests each, alternating "
         f"between the proxies request by request with {plan.gap_s * 1000:g} ms idle after each; "
         f"{plan.settle_s:g} s settles; "
+        f"{'new proxies for every round (RSS: the last ones); ' if plan.fresh else ''}"
         "closed-loop aiohttp client; spans over OTLP/gRPC to a local receiver; medians over rounds",
         "- CPU ms/request: proxy utime+stime (/proc/PID/stat, children included) over the c=1 and c=16 "
         "phases and the settle after them, divided by their requests; +CPU and +p50 are medians of "
@@ -318,13 +367,61 @@ def report(subjects: list[Subject], plan: Plan, cores: harness.Cores, started: s
             fmt(median(m.c16.percentile_ms(50) for m in ms), 1),
             fmt(median(m.c16.percentile_ms(99) for m in ms), 1),
         ]) + " |")
-    lines += ["", *targets(subjects, baseline)]
+    lines += ["", *gc_table(subjects, baseline), *own_cpu_table(subjects), "", *targets(subjects, baseline)]
     if plan.upstream != "mock":
         lines += ["", "The targets are set for the `mock_response` workload; this run's upstream is a real HTTP "
                   "call, so its verdicts are for information."]
     lines += ["", "A single run on a shared 2-core machine varies by ±15%: quote only medians of interleaved rounds, "
               "and prefer CPU ms/request, which is steadier than throughput."]
     return "\n".join(lines)
+
+
+def full_collections_per_10k(subject: Subject) -> float:
+    requests = sum(m.c16.sent + m.c1.sent for m in subject.measurements)
+    return sum(m.gc.full for m in subject.measurements) / requests * 10_000 if requests else float("nan")
+
+
+def gc_table(subjects: list[Subject], baseline: Subject | None) -> list[str]:
+    """The proxy's garbage collections over the measured phases (bench/gc_probe)."""
+    lines = ["| configuration | full collections | per 10,000 requests | vs none | ms in all collections per request |",
+             "|---|---|---|---|---|"]
+    for subject in subjects:
+        ms = subject.measurements
+        requests = sum(m.c16.sent + m.c1.sent for m in ms)
+        rate = full_collections_per_10k(subject)
+        base = full_collections_per_10k(baseline) if baseline else float("nan")
+        lines.append("| " + " | ".join([
+            subject.configuration.label, str(sum(m.gc.full for m in ms)), fmt(rate, 1),
+            fmt(rate / base, 2) if baseline and base else "-",
+            fmt(sum(m.gc.seconds for m in ms) * 1000 / requests if requests else float("nan"), 3),
+        ]) + " |")
+    return lines
+
+
+def own_cpu_table(subjects: list[Subject]) -> list[str]:
+    """The timed plugin's own CPU per request, and its share of the same proxy's CPU per request."""
+    lines = []
+    for subject in subjects:
+        if not subject.configuration.timed:
+            continue
+        if not lines:
+            lines = ["", "The plugin's own CPU inside the proxy (`plugin-timed`, bench/timed_logger.py; medians over "
+                     "rounds of µs per request):", "",
+                     "| configuration | hooks | spans and metrics made after | span export thread | metric collection "
+                     "| total | the proxy's CPU per request | plugin's share |", "|---|---|---|---|---|---|---|---|"]
+        def per_request(m: Measurement, *names: str) -> float:
+            requests = m.c16.sent + m.c1.sent
+            return sum(m.plugin_cpu.get(name, 0) for name in names) / 1000 / requests if requests else float("nan")
+        ms = subject.measurements
+        kinds = ("hooks_ns", "deferred_emit_ns", "span_export_ns", "metrics_ns")
+        lines.append("| " + " | ".join([
+            subject.configuration.label,
+            *(fmt(median(per_request(m, kind) for m in ms), 1) for kind in kinds),
+            fmt(median(per_request(m, *kinds) for m in ms), 1),
+            fmt(median(m.cpu_ms_per_request * 1000 for m in ms), 0),
+            fmt(median(per_request(m, *kinds) / (m.cpu_ms_per_request * 1000) for m in ms) * 100, 2) + "%",
+        ]) + " |")
+    return lines
 
 
 def targets(subjects: list[Subject], baseline: Subject | None) -> list[str]:
@@ -395,12 +492,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = harness.write_proxy_config(work / f"{configuration.name}.yaml", configuration.callbacks,
                                                 [deployment], extra=extra)
             env = {**configuration.env, "PYTHONFAULTHANDLER": "1"}  # a crash leaves its tracebacks in the log
+            gc_probe = work / f"{configuration.name}.gc.json"
+            env = harness.with_gc_probe(env, gc_probe)
+            cpu_probe = work / f"{configuration.name}.cpu.json" if configuration.timed else None
+            if cpu_probe is not None:
+                env["BENCH_PLUGIN_CPU"] = str(cpu_probe)
             if configuration.exports:
                 env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": receivers.endpoints[configuration.name],
                         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": f"bench-{configuration.name}"}
             print(f"starting the {configuration.name} proxy ...", flush=True)
             proxy = LiteLLMProxy(config, env, log_path=work / f"{configuration.name}.log")
-            subjects.append(Subject(configuration, proxy))  # before start: stopped in `finally` whatever happens
+            # Listed before it starts: stopped in `finally` whatever happens.
+            subjects.append(Subject(configuration, proxy, gc_probe, cores.proxy, cpu_probe))
             proxy.start()
             harness.pin_process_tree(proxy.process.pid, cores.proxy)  # type: ignore[union-attr]
         try:

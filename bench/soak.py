@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import aiohttp
@@ -82,6 +82,7 @@ class Plan:
     request_timeout_s: float
     quick: bool
     baseline: bool  # the same traffic through a proxy without callbacks: litellm's own memory
+    plugin_only: bool = False  # no baseline soak after the plugin's
 
 
 @dataclass
@@ -106,16 +107,19 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, Path]:
                         help="the plugin's LITELLM_COST_OTEL_REQUEST_TIMEOUT during the soak (default 30 s)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute: 3000 requests")
     parser.add_argument("--baseline", action="store_true",
-                        help="run the same traffic through a proxy WITHOUT callbacks, to tell litellm's own memory "
-                             "growth from the plugin's (its own section of the results)")
+                        help="only the soak of a proxy WITHOUT callbacks (which by default follows the plugin's), "
+                             "to tell litellm's own memory growth and collections from the plugin's")
+    parser.add_argument("--plugin-only", action="store_true",
+                        help="skip the baseline soak that follows the plugin's (its collections are the reference)")
     parser.add_argument("--output", type=Path, default=harness.RESULTS, help="results file (default bench/results.md)")
     args = parser.parse_args(argv)
     if args.quick:
         plan = Plan(requests=3000, warmup=600, concurrency=args.concurrency, abandon_every=args.abandon_every,
-                    settle_s=3.0, request_timeout_s=5.0, quick=True, baseline=args.baseline)
+                    settle_s=3.0, request_timeout_s=5.0, quick=True, baseline=args.baseline,
+                    plugin_only=args.plugin_only)
     else:
         plan = Plan(args.requests, args.warmup, args.concurrency, args.abandon_every, args.settle,
-                    args.request_timeout, quick=False, baseline=args.baseline)
+                    args.request_timeout, quick=False, baseline=args.baseline, plugin_only=args.plugin_only)
     if not 0 <= plan.warmup < plan.requests or plan.concurrency < 1 or plan.abandon_every < 1:
         parser.error("need 0 <= warmup < requests, concurrency >= 1 and abandon-every >= 1")
     return plan, args.output
@@ -173,9 +177,14 @@ class Readings:
     samples: list[tuple[int, float]] = field(default_factory=list)  # (requests done, RSS MB)
     load_s: float = 0.0
     answered: int = 0
+    gc: harness.GcTotals = field(default_factory=harness.GcTotals)  # the proxy's collections after the warm-up
+    gc_requests: int = 0  # the requests sent meanwhile
+
+    def full_collections_per_10k(self) -> float:
+        return self.gc.full / self.gc_requests * 10_000 if self.gc_requests else float("nan")
 
 
-async def soak(proxy: LiteLLMProxy, plan: Plan, traffic: Traffic, readings: Readings) -> None:
+async def soak(proxy: LiteLLMProxy, plan: Plan, traffic: Traffic, readings: Readings, gc_probe: Path) -> None:
     pid = proxy.process.pid  # type: ignore[union-attr]
     print(f"warm-up: {plan.warmup} requests ...", flush=True)
     warm = await drive(proxy, plan, traffic, 0, plan.warmup)
@@ -183,6 +192,7 @@ async def soak(proxy: LiteLLMProxy, plan: Plan, traffic: Traffic, readings: Read
     await asyncio.sleep(plan.settle_s)  # let the proxy's collector and batch exports settle
     readings.rss_after_warmup_mb = harness.rss_mb(pid)
     readings.samples.append((plan.warmup, readings.rss_after_warmup_mb))
+    gc_after_warmup, sent_after_warmup = harness.gc_totals(gc_probe), traffic.sent
     print(f"RSS after warm-up: {readings.rss_after_warmup_mb:.1f} MB", flush=True)
     done, remaining = plan.warmup, plan.requests - plan.warmup
     load_s, answered = warm.wall_s, len(warm.latencies_s)
@@ -201,6 +211,8 @@ async def soak(proxy: LiteLLMProxy, plan: Plan, traffic: Traffic, readings: Read
     await asyncio.sleep(plan.settle_s)
     harness.check_alive(proxy)
     readings.rss_end_mb = harness.rss_mb(pid)
+    readings.gc = harness.gc_totals(gc_probe) - gc_after_warmup
+    readings.gc_requests = traffic.sent - sent_after_warmup
 
 
 async def end_abandoned_requests(proxy: LiteLLMProxy, plan: Plan, traffic: Traffic) -> None:
@@ -229,8 +241,8 @@ def section_name(plan: Plan) -> str:
     return "soak-baseline" if plan.baseline else "soak"
 
 
-def report(plan: Plan, traffic: Traffic, readings: Readings, ledger: RequestLedger, cores: harness.Cores,
-           started: str, minutes: float, failure: str | None) -> str:
+def report(outcome: Outcome, ledger: RequestLedger, cores: harness.Cores, baseline: Readings | None) -> str:
+    plan, traffic, readings, failure = outcome.plan, outcome.traffic, outcome.readings, outcome.failure
     growth = readings.rss_end_mb - readings.rss_after_warmup_mb
     title = ("## Memory soak, baseline: the same traffic without callbacks (`make soak ARGS=--baseline`)"
              if plan.baseline else "## Memory soak (`make soak`)")
@@ -242,7 +254,7 @@ def report(plan: Plan, traffic: Traffic, readings: Readings, ledger: RequestLedg
     who = "no callbacks" if plan.baseline else (
         f"the plugin (default settings except LITELLM_COST_OTEL_REQUEST_TIMEOUT={plan.request_timeout_s:g})")
     lines += [
-        f"- Run: {started}, {minutes:.1f} min; {harness.versions()}",
+        f"- Run: {outcome.started}, {outcome.minutes:.1f} min; {harness.versions()}",
         f"- Machine: {harness.machine()}; {cores.describe()}",
         f"- Load: {traffic.sent} requests at concurrency {plan.concurrency} through one proxy worker with "
         f"{who}; "
@@ -259,10 +271,33 @@ def report(plan: Plan, traffic: Traffic, readings: Readings, ledger: RequestLedg
         "",
         "RSS along the run (requests done: MB): "
         + ", ".join(f"{done}: {mb:.1f}" for done, mb in readings.samples),
+        "",
+        *gc_report(readings, baseline),
     ]
     if not plan.baseline and not failure:
         lines += ["", *inflight_report(traffic, ledger)]
     return "\n".join(lines)
+
+
+GC_LIMIT = 1.10  # full collections at most 10% more frequent than without callbacks
+
+
+def gc_report(readings: Readings, baseline: Readings | None) -> list[str]:
+    """The proxy's full collections after the warm-up (bench/gc_probe), against the baseline's."""
+    rate = readings.full_collections_per_10k()
+    lines = [f"Garbage collection after the warm-up: {readings.gc.full} full collections over "
+             f"{readings.gc_requests} requests, {fmt(rate, 1)} per 10,000 requests; "
+             f"{fmt(readings.gc.seconds * 1000 / readings.gc_requests if readings.gc_requests else float('nan'), 3)} "
+             "ms per request in all collections."]
+    if baseline is not None:
+        base = baseline.full_collections_per_10k()
+        ratio = rate / base if base else float("nan")
+        verdict = "PASS" if ratio <= GC_LIMIT else "FAIL" if not math.isnan(ratio) else "UNDECIDED"
+        lines += ["", "| full collections per 10,000 requests | the plugin | no callbacks (the baseline soak) | ratio "
+                  "| limit | verdict |", "|---|---|---|---|---|---|",
+                  f"| after the warm-up | {fmt(rate, 1)} | {fmt(base, 1)} | {fmt(ratio, 2)} | ≤ {GC_LIMIT:.2f} "
+                  f"| {verdict} |"]
+    return lines
 
 
 def inflight_report(traffic: Traffic, ledger: RequestLedger) -> list[str]:
@@ -289,54 +324,80 @@ def inflight_report(traffic: Traffic, ledger: RequestLedger) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    plan, output = parse_args(argv)
-    harness.exit_cleanly_on_signals()
-    harness.clear_inherited_otel_settings()
-    cores = harness.choose_cores()
-    harness.pin_this_thread(cores.client)  # first: the receiver and fake LLM threads inherit it
+@dataclass
+class Outcome:
+    plan: Plan
+    traffic: Traffic
+    readings: Readings
+    started: str
+    minutes: float
+    failure: str | None
+
+
+def run_soak(plan: Plan, cores: harness.Cores, work: Path, ledger: RequestLedger, fake_llm: FakeLLMServer) -> Outcome:
+    """One soak: a proxy with the plugin (or, for the baseline, without callbacks) and its traffic."""
     started, began = harness.utc_now(), time.monotonic()
-    print(f"{harness.versions()}; {harness.machine()}; {cores.describe()}")
-    work = Path(tempfile.mkdtemp(prefix="litellm-cost-otel-soak-"))
-    ledger, fake_llm = RequestLedger().start(), FakeLLMServer().start()
     local = {"model_name": "local", "litellm_params": {
         "model": "openai/local-model", "api_base": "os.environ/LOCAL_MODEL_BASE_URL", "api_key": "x",
         "input_cost_per_token": 0.0000002, "output_cost_per_token": 0.0000006}}
-    config = harness.write_proxy_config(work / "soak.yaml", [] if plan.baseline else [harness.PLUGIN],
+    name = section_name(plan)
+    config = harness.write_proxy_config(work / f"{name}.yaml", [] if plan.baseline else [harness.PLUGIN],
                                         [harness.mock_deployment(), local], {"num_retries": 0})
     env = {"LOCAL_MODEL_BASE_URL": fake_llm.base_url,
            "PYTHONFAULTHANDLER": "1"}  # a crash leaves every thread's traceback in the log
     if not plan.baseline:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": ledger.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                 "OTEL_SERVICE_NAME": "bench-soak", "LITELLM_COST_OTEL_REQUEST_TIMEOUT": str(plan.request_timeout_s)}
-    proxy = LiteLLMProxy(config, env, log_path=work / "proxy.log")
+    gc_probe = work / f"{name}.gc.json"
+    proxy = LiteLLMProxy(config, harness.with_gc_probe(env, gc_probe), log_path=work / f"{name}.log")
     traffic, readings = Traffic(), Readings()
     try:
         print(f"starting the proxy {'without callbacks' if plan.baseline else 'with the plugin'} ...", flush=True)
         proxy.start()
         harness.pin_process_tree(proxy.process.pid, cores.proxy)  # type: ignore[union-attr]
         try:
-            asyncio.run(soak(proxy, plan, traffic, readings))
+            asyncio.run(soak(proxy, plan, traffic, readings, gc_probe))
             if not plan.baseline:
                 asyncio.run(end_abandoned_requests(proxy, plan, traffic))
                 wait_for_quiet(ledger, quiet_s=6.0, limit_s=30.0)
             proxy.stop()  # SIGTERM: the plugin flushes its spans and metrics
-            wait_for_quiet(ledger, quiet_s=1.0, limit_s=10.0)
+            if not plan.baseline:
+                wait_for_quiet(ledger, quiet_s=1.0, limit_s=10.0)
             failure = None
         except harness.ProxyDiedError as died:
             failure = str(died)
-        text = report(plan, traffic, readings, ledger, cores, started, (time.monotonic() - began) / 60, failure)
-        harness.write_section(section_name(plan), text, output)
-        print("\n" + text + f"\n\nwritten to {output}")
-        if failure:
-            return 1  # the proxy's log stays where the report says
-    except BaseException:
-        print(f"proxy log kept in {work}", file=sys.stderr)
-        raise
     finally:
         with contextlib.suppress(Exception):
             proxy.stop()
             proxy.client.close()
+    return Outcome(plan, traffic, readings, started, (time.monotonic() - began) / 60, failure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan, output = parse_args(argv)
+    harness.exit_cleanly_on_signals()
+    harness.clear_inherited_otel_settings()
+    cores = harness.choose_cores()
+    harness.pin_this_thread(cores.client)  # first: the receiver and fake LLM threads inherit it
+    print(f"{harness.versions()}; {harness.machine()}; {cores.describe()}")
+    work = Path(tempfile.mkdtemp(prefix="litellm-cost-otel-soak-"))
+    ledger, fake_llm = RequestLedger().start(), FakeLLMServer().start()
+    # The plugin's soak, then (unless told otherwise) the same traffic without callbacks, for
+    # the garbage collections to compare with.
+    plans = [plan] if plan.baseline or plan.plugin_only else [plan, replace(plan, baseline=True)]
+    try:
+        outcomes = [run_soak(each, cores, work, ledger, fake_llm) for each in plans]
+        baseline = next((outcome.readings for outcome in outcomes if outcome.plan.baseline), None)
+        for outcome in outcomes:
+            text = report(outcome, ledger, cores, None if outcome.plan.baseline else baseline)
+            harness.write_section(section_name(outcome.plan), text, output)
+            print("\n" + text + f"\n\nwritten to {output}")
+        if any(outcome.failure for outcome in outcomes):
+            return 1  # the proxy's log stays where the report says
+    except BaseException:
+        print(f"proxy logs kept in {work}", file=sys.stderr)
+        raise
+    finally:
         ledger.stop()
         fake_llm.stop()
     for leftover in work.iterdir():

@@ -17,6 +17,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import attributes as a
+from .histograms import Histograms
 from .model import Attempt, Request
 
 TOKEN_USAGE = gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
@@ -38,8 +39,8 @@ METRIC_NAMES = (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK, COST, REQU
                 FALLBACKS, SPANS_DROPPED, HOOK_ERRORS, INFLIGHT, BUDGET_SPEND, BUDGET_REFUSALS, BUDGET_STORE_ERRORS)
 
 # Advised bucket boundaries of the GenAI conventions.
-TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
-SECONDS_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TOKEN_BUCKETS: list[float] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+SECONDS_BUCKETS: list[float] = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 OTHER = "_OTHER"
 
 
@@ -85,20 +86,26 @@ class _Totals:
 
 class MetricsRecorder:
     def __init__(self, meter: Meter, max_values: int, team_dimension: bool,
-                 inflight: Callable[[], int] = lambda: 0) -> None:
+                 inflight: Callable[[], int] = lambda: 0, histograms: Histograms | None = None) -> None:
         self._team_dimension = team_dimension
+        self._memo: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
         self._capped = {name: _Capped(max_values) for name in (
             a.MODEL_GROUP, a.SERVED_MODEL_GROUP, a.GEN_AI_REQUEST_MODEL, a.GEN_AI_PROVIDER_NAME, a.ERROR_TYPE,
             a.TEAM_ALIAS, a.GEN_AI_OPERATION_NAME)}
-        self._token_usage = meter.create_histogram(
-            TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
-        self._duration = meter.create_histogram(
-            OPERATION_DURATION, unit="s", description="GenAI operation duration (one per deployment attempt)",
-            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
-        self._time_to_first_chunk = meter.create_histogram(
-            TIME_TO_FIRST_CHUNK, unit="s", description="Time to the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=SECONDS_BUCKETS)
+
+        def histogram(name: str, unit: str, description: str, boundaries: list[float]) -> Any:
+            # The plugin's own aggregation on its own provider (histograms.py), the SDK's on any other.
+            if histograms is not None:
+                return histograms.create(name, unit, description, boundaries)
+            return meter.create_histogram(name, unit=unit, description=description,
+                                          explicit_bucket_boundaries_advisory=boundaries)
+
+        self._token_usage = histogram(TOKEN_USAGE, "{token}", "Number of input and output tokens used",
+                                      TOKEN_BUCKETS)
+        self._duration = histogram(OPERATION_DURATION, "s", "GenAI operation duration (one per deployment attempt)",
+                                   SECONDS_BUCKETS)
+        self._time_to_first_chunk = histogram(TIME_TO_FIRST_CHUNK, "s",
+                                              "Time to the first chunk of a streamed response", SECONDS_BUCKETS)
         self._cost, self._requests, self._attempts, self._retries, self._fallbacks = (
             _Totals(), _Totals(), _Totals(), _Totals(), _Totals())
         # Budget names come from the configuration: bounded by it (and capped all the same).
@@ -129,50 +136,55 @@ class MetricsRecorder:
             INFLIGHT, callbacks=[observe_inflight], unit="{request}",
             description="Requests the plugin is tracking that have not ended yet (bounded state)")
 
-    def _dimensions(self, **values: Any) -> dict[str, Any]:
-        return {name: self._capped[name](str(value)) if name in self._capped else value
-                for name, value in values.items() if value is not None}
+    def _dimensions(self, *values: tuple[str, Any]) -> dict[str, Any]:
+        """The dimensions as exported: None left out, the capped ones capped. Memoized by the
+        values as given: they repeat from request to request, and what a capped dimension
+        makes of a value never changes once decided. Callers must not change the dict."""
+        found = self._memo.get(values)
+        if found is None:
+            found = {name: self._capped[name](str(value)) if name in self._capped else value
+                     for name, value in values if value is not None}
+            if len(self._memo) >= 4096:  # bounded whatever the values
+                self._memo.clear()
+            self._memo[values] = found
+        return found
 
-    def _attempt_dimensions(self, attempt: Attempt) -> dict[str, Any]:
-        return self._dimensions(**{
-            a.GEN_AI_OPERATION_NAME: attempt.operation,
-            a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(attempt.provider),
-            a.GEN_AI_REQUEST_MODEL: attempt.bounded_request_model,
-            a.MODEL_GROUP: attempt.model_group,
-            a.ERROR_TYPE: attempt.error_type,
-        })
+    def _attempt_values(self, attempt: Attempt) -> tuple[tuple[str, Any], ...]:
+        return ((a.GEN_AI_OPERATION_NAME, attempt.operation),
+                (a.GEN_AI_PROVIDER_NAME, a.gen_ai_provider(attempt.provider)),
+                (a.GEN_AI_REQUEST_MODEL, attempt.bounded_request_model),
+                (a.MODEL_GROUP, attempt.model_group),
+                (a.ERROR_TYPE, attempt.error_type))
 
     def record(self, request: Request) -> None:
         answered = request.answering_attempt
-        team = request.attribution.team_alias if self._team_dimension else None
-        request_dimensions = self._dimensions(**{
-            a.GEN_AI_OPERATION_NAME: request.attempts[0].operation if request.attempts else None,
-            a.GEN_AI_PROVIDER_NAME: a.gen_ai_provider(answered.provider) if answered else None,
-            a.MODEL_GROUP: request.model_group,
-            a.SERVED_MODEL_GROUP: request.served_group,
-            a.ERROR_TYPE: request.error_type,
-            a.TEAM_ALIAS: team,
-        })
+        request_dimensions = self._dimensions(
+            (a.GEN_AI_OPERATION_NAME, request.attempts[0].operation if request.attempts else None),
+            (a.GEN_AI_PROVIDER_NAME, a.gen_ai_provider(answered.provider) if answered else None),
+            (a.MODEL_GROUP, request.model_group),
+            (a.SERVED_MODEL_GROUP, request.served_group),
+            (a.ERROR_TYPE, request.error_type),
+            (a.TEAM_ALIAS, request.attribution.team_alias if self._team_dimension else None))
         self._requests.add(1, request_dimensions)
         self._cost.add(request.cost_usd, request_dimensions)
-        dimensions: dict[str, Any] = {}
+        values: tuple[tuple[str, Any], ...] = ()
         for attempt in request.attempts:
-            dimensions = self._attempt_dimensions(attempt)
+            values = self._attempt_values(attempt)
             outcome = "failure" if attempt.error_type else "success"
-            self._attempts.add(1, {**dimensions, a.OUTCOME: outcome})
+            self._attempts.add(1, self._dimensions(*values, (a.OUTCOME, outcome)))
             if attempt.end_ns is not None:
-                self._duration.record((attempt.end_ns - attempt.start_ns) / 1e9, dimensions)
+                self._duration.record((attempt.end_ns - attempt.start_ns) / 1e9, self._dimensions(*values))
         for counted, kind in request.transitions():
             totals = self._fallbacks if kind == "fallback" else self._retries
-            totals.add(1, self._dimensions(**{a.MODEL_GROUP: counted.model_group}))
-        if answered is not None:  # the last attempt: `dimensions` are already its own
+            totals.add(1, self._dimensions((a.MODEL_GROUP, counted.model_group)))
+        if answered is not None:  # the last attempt: `values` are already its own
             usage = answered.usage
             for token_type, count in (("input", usage.input_tokens if usage else None),
                                       ("output", usage.output_tokens if usage else None)):
                 if count is not None:
-                    self._token_usage.record(count, {**dimensions, a.GEN_AI_TOKEN_TYPE: token_type})
+                    self._token_usage.record(count, self._dimensions(*values, (a.GEN_AI_TOKEN_TYPE, token_type)))
             if answered.time_to_first_chunk_s is not None:
-                self._time_to_first_chunk.record(answered.time_to_first_chunk_s, dimensions)
+                self._time_to_first_chunk.record(answered.time_to_first_chunk_s, self._dimensions(*values))
 
     def spans_dropped(self, count: int, reason: str) -> None:
         self._spans_dropped.add(count, {a.DROP_REASON: reason})

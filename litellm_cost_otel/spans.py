@@ -21,6 +21,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from . import attributes
+from .encoding import EncodedSpan, SpanEncoder
 from .model import Request
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -96,11 +97,13 @@ class SpanWriter:
 
 class OwnTracerProvider(TracerProvider):
     """The plugin's private provider; it remembers its span processors, so that the
-    DirectSpanWriter can hand them finished spans."""
+    DirectSpanWriter can hand them finished spans, and, when every exporter behind them takes
+    early-encoded spans, the encoder to make them with."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.processors: list[SpanProcessor] = []
+        self.span_encoder: SpanEncoder | None = None
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
         super().add_span_processor(span_processor)
@@ -138,6 +141,9 @@ class DirectSpanWriter:
         self._bounded = limits.max_span_attribute_length is not None or (
             limits.max_span_attributes is not None and limits.max_span_attributes < 128)
         self._limits = limits
+        encoder = provider.span_encoder
+        # Early encoding writes the attributes as they are: only when no limit would cut them.
+        self._encoder = encoder if encoder is not None and encoder.scope == scope and not self._bounded else None
 
     def emit(self, request: Request) -> None:
         start, end = _bounds(request)
@@ -179,12 +185,23 @@ class DirectSpanWriter:
         """What `Span.end` hands the processors (only sampled spans: the others are never exported)."""
         if span.attributes is None:
             return
-        status = Status(StatusCode.ERROR, error) if error is not None else Status(StatusCode.UNSET)
-        finished = ReadableSpan(span.name, span.context, span.parent, self._provider.resource,
-                                self._attributes(span.attributes), kind=span.kind, status=status, start_time=start,
-                                end_time=end, instrumentation_scope=self._scope)
+        finished: ReadableSpan | EncodedSpan | None = None
+        if self._encoder is not None:
+            try:
+                finished = self._encoder.span(span.name, span.context, span.parent, span.kind, start, end, error,
+                                              span.attributes)
+            except Exception:  # a value it cannot write: the span goes the library's way
+                finished = None
+        if finished is None:
+            finished = self._readable(span, start, end, error)
         for processor in self._provider.processors:
-            processor.on_end(finished)
+            processor.on_end(finished)  # type: ignore[arg-type]  # EncodedSpan: see encoding.py
+
+    def _readable(self, span: _Started, start: int, end: int, error: str | None) -> ReadableSpan:
+        status = Status(StatusCode.ERROR, error) if error is not None else Status(StatusCode.UNSET)
+        return ReadableSpan(span.name, span.context, span.parent, self._provider.resource,
+                            self._attributes(span.attributes), kind=span.kind, status=status, start_time=start,
+                            end_time=end, instrumentation_scope=self._scope)
 
     def _attributes(self, found: Any) -> Any:
         if not self._bounded:

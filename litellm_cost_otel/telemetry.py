@@ -20,13 +20,11 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     MetricExporter,
     MetricExportResult,
     MetricsData,
-    PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -36,8 +34,12 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.semconv.schemas import Schemas
 
+from . import __version__
+from .encoding import CachingOTLPSpanExporter, EncodedSpan, SpanEncoder, early_encoding_available
+from .histograms import OwnMeterProvider
 from .settings import Settings
 from .spans import OwnTracerProvider
 
@@ -45,6 +47,7 @@ log = logging.getLogger("litellm_cost_otel")
 INSTRUMENTATION_SCOPE = "litellm_cost_otel"
 # The semantic conventions release the GenAI and general names come from (the package's newest).
 SCHEMA_URL = Schemas.V1_44_0.value
+SCOPE = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
 DEFAULT_SERVICE_NAME = "litellm-proxy"
 DropCounter = Callable[[int, str], None]
 
@@ -125,7 +128,9 @@ class RateLimitedLog:
         self._logger.log(level, message, *args, exc_info=exc_info)
 
 
-def _encodable(span: ReadableSpan) -> bool:
+def _encodable(span: ReadableSpan | EncodedSpan) -> bool:
+    if isinstance(span, EncodedSpan):
+        return True  # encoded already
     try:
         encode_spans([span]).SerializeToString()
     except Exception:  # whatever the encoder rejects, this span cannot be exported
@@ -195,9 +200,16 @@ def build_tracer_provider(settings: Settings, environ: Mapping[str, str] | None 
     if settings.use_global_provider:
         return trace.get_tracer_provider()
     provider = OwnTracerProvider(resource=resource_from_env())  # flushes and shuts down at exit
-    for exporter in exporters_from_env(env, "traces"):
+    exporters = exporters_from_env(env, "traces")
+    for exporter in exporters:
         # OTEL_BSP_* apply.
         provider.add_span_processor(_CountingBatchSpanProcessor(exporter, on_drop or (lambda count, reason: None)))
+    # Spans are encoded on the request path when every exporter takes them so (OTLP/gRPC, the default).
+    if exporters and early_encoding_available() and all(isinstance(exporter, CachingOTLPSpanExporter)
+                                                        for exporter in exporters):
+        provider.span_encoder = SpanEncoder(provider.resource, SCOPE)
+        for exporter in exporters:
+            exporter.span_encoder = provider.span_encoder
     return provider
 
 
@@ -275,13 +287,12 @@ def build_meter_provider(settings: Settings, environ: Mapping[str, str] | None =
         return None
     if settings.use_global_provider:
         return metrics.get_meter_provider()
-    # OTEL_METRIC_EXPORT_INTERVAL / _TIMEOUT apply to each reader.
-    readers = [PeriodicExportingMetricReader(exporter if isinstance(exporter, ConsoleMetricExporter)
-                                             else _MetricsRefusalGuard(exporter))
-               for exporter in exporters_from_env(env, "metrics")]
-    if not readers:
+    exporters = [exporter if isinstance(exporter, ConsoleMetricExporter) else _MetricsRefusalGuard(exporter)
+                 for exporter in exporters_from_env(env, "metrics")]
+    if not exporters:
         return None
-    return MeterProvider(metric_readers=readers, resource=resource_from_env())
+    # A periodic reader per exporter (OTEL_METRIC_EXPORT_INTERVAL / _TIMEOUT apply), adding the plugin's histograms.
+    return OwnMeterProvider(exporters, resource_from_env(), SCOPE)
 
 
 _flush_at_proxy_shutdown: list[Callable[[], object]] = []

@@ -1,13 +1,18 @@
-"""The benchmark's confidence interval of the median, which its PASS/FAIL verdicts rest on, and
-its alternating lone-request phase, which its latency differences rest on."""
+"""The benchmark's confidence interval of the median, which its PASS/FAIL verdicts rest on, its
+alternating lone-request phase, which its latency differences rest on, and the probe that
+counts a proxy's garbage collections."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from bench.harness import Sender, alternating, median_interval
+from bench.harness import GcTotals, Sender, alternating, gc_totals, median_interval, with_gc_probe
 
 
 def test_the_interval_is_the_binomial_order_statistics() -> None:
@@ -43,3 +48,17 @@ def test_lone_requests_alternate_one_at_a_time_with_the_gap_after_each() -> None
     assert min(idle) >= 0.02
     assert [(r.sent, r.errors, len(r.latencies_s)) for r in results] == [(3, 0, 3), (3, 1, 2)]
     assert all(latency >= 0.001 for r in results for latency in r.latencies_s)
+
+
+def test_the_gc_probe_counts_a_processs_full_collections(tmp_path: Path) -> None:
+    totals = tmp_path / "gc.json"
+    assert gc_totals(totals) == GcTotals()  # before the probe's first write
+    env = with_gc_probe({**os.environ, "PYTHONPATH": "/elsewhere"}, totals)
+    assert env["PYTHONPATH"].endswith(os.pathsep + "/elsewhere")  # the configuration's own path kept
+    program = ("import gc, time\nfor _ in range(3): gc.collect()\n"
+               "time.sleep(0.6)\nprint(gc.get_stats()[2]['collections'])")
+    run = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True,
+                         timeout=60)
+    found = gc_totals(totals)
+    assert found.full == int(run.stdout) >= 3 and found.seconds > 0
+    assert found - GcTotals(1, found.seconds) == GcTotals(found.full - 1, 0.0)

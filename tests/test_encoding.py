@@ -18,8 +18,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
-from litellm_cost_otel.encoding import CachingOTLPSpanExporter, KeyValueCache, encode_spans
-from litellm_cost_otel.telemetry import exporters_from_env
+from litellm_cost_otel.encoding import CachingOTLPSpanExporter, EncodedSpan, KeyValueCache, SpanEncoder, encode_spans
+from litellm_cost_otel.settings import Settings
+from litellm_cost_otel.telemetry import build_tracer_provider, exporters_from_env
 
 RESOURCE = Resource({"service.name": "litellm-proxy", "service.instance.id": "pod-1"})
 SCOPE = InstrumentationScope("litellm_cost_otel", "1.0", "https://example.com/schema")
@@ -111,7 +112,7 @@ def test_a_batch_the_cached_encoder_cannot_take_goes_the_librarys_way(caplog: py
     exporter = CachingOTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
     with caplog.at_level(logging.WARNING, logger="litellm_cost_otel"):
         request = exporter._translate_data([good, bad])
-    assert request.SerializeToString() == library_encode_spans([good, bad]).SerializeToString()
+    assert request == library_encode_spans([good, bad]).SerializeToString()
     assert "using the library's" in caplog.text
     exporter.shutdown()
 
@@ -134,3 +135,96 @@ def test_the_default_traces_exporter_is_the_caching_one_and_delivers(monkeypatch
     finally:
         receiver.stop()
 
+
+
+# --- early encoding: each span written to its OTLP bytes on the request path -----------------
+
+def early(encoder: SpanEncoder, span: ReadableSpan) -> EncodedSpan:
+    assert span.context is not None and span.status is not None
+    error = span.status.description or "" if span.status.status_code is StatusCode.ERROR else None
+    return encoder.span(span.name, span.context, span.parent, span.kind, span.start_time or 0, span.end_time or 0,
+                        error, span.attributes or {})
+
+
+def without_events_and_links(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """The plugin's spans have neither; the early encoder writes none."""
+    return [ReadableSpan(span.name, span.context, span.parent, span.resource, span.attributes, kind=span.kind,
+                         status=span.status, start_time=span.start_time, end_time=span.end_time,
+                         instrumentation_scope=span.instrumentation_scope) for span in spans]
+
+
+def test_early_encoding_equals_the_library_for_real_sdk_spans() -> None:
+    spans = without_events_and_links(varied_sdk_spans())
+    scope = spans[0].instrumentation_scope
+    assert scope is not None
+    spans = [span for span in spans if span.instrumentation_scope == scope]  # one scope per encoder
+    encoder = SpanEncoder(RESOURCE, scope, max_entries=7)  # small: the cache overflows on the way
+    for _ in range(2):  # the second time from the cache
+        encoded = [early(encoder, span) for span in spans]
+        assert encoder.export_request(encoded) == library_encode_spans(spans).SerializeToString()
+    assert b"vendor=value" in encoder.export_request(encoded)  # the remote parent's trace state came along
+
+
+def test_early_encoding_keeps_values_equal_in_python_apart() -> None:
+    encoder = SpanEncoder(RESOURCE, SCOPE)
+    for value in (True, 1, 1.0, "1", ["1"], [True], [1], 0, False, "", [], -1, 2**63 - 1, -(2**63), 1e300, -0.0):
+        span = ReadableSpan(name="s", context=SpanContext(1, 2, False), attributes={"k": value}, resource=RESOURCE,
+                            instrumentation_scope=SCOPE, start_time=1, end_time=2)
+        assert encoder.export_request([early(encoder, span)]) == library_encode_spans([span]).SerializeToString()
+
+
+early_values = st.one_of(scalars, st.lists(st.text(max_size=5), max_size=3), st.lists(st.integers(-5, 5), max_size=3),
+                         st.lists(st.booleans(), max_size=2), st.lists(st.floats(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "gen_ai.x", "llm.y", "é"]), early_values, max_size=4),
+                min_size=1, max_size=6), st.text(max_size=30), st.sampled_from(list(SpanKind)),
+       st.one_of(st.none(), st.text(max_size=10)), st.integers(0, 2**64 - 1))
+def test_early_encoding_equals_the_library_for_any_span(attribute_sets: list[dict[str, Any]], name: str,
+                                                       kind: SpanKind, error: str | None, time: int) -> None:
+    encoder = SpanEncoder(RESOURCE, SCOPE, max_entries=8)
+    parent = SpanContext(3, 4, is_remote=True, trace_flags=TraceFlags(1))
+    spans = [ReadableSpan(name=name, context=SpanContext(2**128 - 1 - number, number + 1, False), kind=kind,
+                          parent=parent if number % 2 else None, attributes=attributes, resource=RESOURCE,
+                          status=Status(StatusCode.ERROR, error) if error is not None else Status(StatusCode.UNSET),
+                          instrumentation_scope=SCOPE, start_time=time, end_time=time)
+             for number, attributes in enumerate(attribute_sets)]
+    expected = library_encode_spans(spans).SerializeToString()
+    assert encoder.export_request([early(encoder, span) for span in spans]) == expected
+    assert encoder.export_request([early(encoder, span) for span in spans]) == expected  # from the cache
+
+
+def test_a_value_the_library_rejects_raises_from_the_early_encoder() -> None:
+    # (the span writer then hands that span over as a ReadableSpan: tests/test_spans.py)
+    with pytest.raises(Exception, match="Invalid type"):
+        SpanEncoder(RESOURCE, SCOPE).span("s", SpanContext(1, 2, False), None, SpanKind.INTERNAL, 1, 2, None,
+                                          {"k": object()})
+
+
+def test_early_encoded_and_other_spans_arrive_together_over_grpc() -> None:
+    receiver = OtlpReceiver().start()
+    exporter = CachingOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True)
+    try:
+        exporter.span_encoder = SpanEncoder(RESOURCE, SCOPE)
+        spans = without_events_and_links(varied_sdk_spans())
+        batch = [early(exporter.span_encoder, span) if number % 2 else span for number, span in enumerate(spans)]
+        assert exporter.export(batch).name == "SUCCESS"
+        received = receiver.wait_for(lambda found: len(found) >= len(spans))
+        assert sorted((span.span_id, span.name, span.attributes.get("litellm.call_id")) for span in received) == \
+            sorted((format(span.context.span_id, "016x"), span.name, (span.attributes or {}).get("litellm.call_id"))
+                   for span in spans if span.context is not None)
+    finally:
+        exporter.shutdown()
+        receiver.stop()
+
+
+def test_early_encoding_only_when_every_exporter_takes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    for exporters, encodes in (("otlp", True), ("otlp,console", False), ("console", False)):
+        provider: Any = build_tracer_provider(Settings(), {"OTEL_TRACES_EXPORTER": exporters})
+        assert (provider.span_encoder is not None) is encodes, exporters
+        provider.shutdown()
+    provider = build_tracer_provider(Settings(), {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"})
+    assert provider.span_encoder is None  # type: ignore[union-attr]
+    provider.shutdown()  # type: ignore[union-attr]

@@ -50,7 +50,7 @@ class Plugin:
             await self.logger.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
 
         asyncio.run(run())
-
+        self.logger.force_flush()  # the spans of finished requests are made shortly after, or now
     def by_call_id(self) -> dict[str, list[ReadableSpan]]:
         found: dict[str, list[ReadableSpan]] = {}
         request_ids = {span.context.span_id: span.attributes[a.CALL_ID] for span in self.spans.get_finished_spans()
@@ -197,3 +197,35 @@ def test_a_span_the_encoder_rejects_is_dropped_alone_and_counted(grpc_receiver: 
     assert sorted(span.name for span in received) == ["after", "before"]
     assert dropped == [(1, "export_failed")]
     exporter.shutdown()
+
+
+def test_spans_of_finished_requests_are_made_together_shortly_after_on_the_event_loop() -> None:
+    plugin = Plugin()
+    logger = plugin.logger
+    response = chat_response()
+
+    async def requests(count: int, first: int) -> tuple[int, int]:
+        for number in range(first, first + count):
+            hooks = proxy_hooks(call_id=f"deferred-{number}")
+            await logger.async_pre_call_deployment_hook(hooks.start, "acompletion")
+            await logger.async_post_call_success_deployment_hook(hooks.start, response, "acompletion")
+            await logger.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
+        made_at_once = len(plugin.spans.get_finished_spans())
+        await asyncio.sleep(0.3)  # the emit delay, and the turns of the loop for batches after the first
+        return made_at_once, len(plugin.spans.get_finished_spans())
+
+    # 40 requests: none made during the hooks, all 80 spans shortly after, in batches of 32 per turn.
+    assert asyncio.run(requests(40, 0)) == (0, 80)
+    # A loop that ends with requests pending (asyncio.run returns at once): the next loop, a flush
+    # or the exit makes them; nothing is lost.
+    async def one_then_stop() -> None:
+        hooks = proxy_hooks(call_id="pending-at-the-end")
+        await logger.async_pre_call_deployment_hook(hooks.start, "acompletion")
+        await logger.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
+
+    asyncio.run(one_then_stop())
+    assert len(plugin.spans.get_finished_spans()) == 80 and len(logger._pending) == 1
+    assert asyncio.run(requests(1, 40)) == (80, 84)  # this loop made the earlier one's too
+    asyncio.run(one_then_stop())
+    logger.force_flush()
+    assert len(plugin.spans.get_finished_spans()) == 86 and logger.hook_errors == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased,
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from litellm_cost_otel import __version__
+from litellm_cost_otel.encoding import EncodedSpan, SpanEncoder
 from litellm_cost_otel.model import (
     Attempt,
     Attribution,
@@ -108,14 +110,23 @@ def mixed_workload() -> list[Request]:
     return requests * 20  # enough traces for a ratio sampler to keep some and drop others
 
 
-def exported(provider: TracerProvider, requests: list[Request]) -> bytes:
+def finished_spans(provider: TracerProvider, requests: list[Request]) -> tuple[Any, ...]:
+    """What the provider's processors are handed for the requests (ReadableSpans or EncodedSpans)."""
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     writer = span_writer(provider, SCOPE, ATTRIBUTION_FIELDS, openinference=True)
     for request in requests:
         writer.emit(request)
-    spans = memory.get_finished_spans()
+    return memory.get_finished_spans()
+
+
+def exported(provider: TracerProvider, requests: list[Request]) -> bytes:
+    spans = finished_spans(provider, requests)
     assert spans, "nothing exported"
+    early = [span for span in spans if isinstance(span, EncodedSpan)]
+    if early:
+        assert len(early) == len(spans) and isinstance(provider, OwnTracerProvider) and provider.span_encoder
+        return provider.span_encoder.export_request(early)
     return bytes(encode_spans(spans).SerializeToString())
 
 
@@ -140,8 +151,12 @@ def test_the_direct_path_exports_exactly_what_live_spans_export(sampler: Sampler
                 span_writer(provider, SCOPE, (), True).emit(request)
             assert memory.get_finished_spans() == ()
         return
+    encoded = OwnTracerProvider(resource=RESOURCE, sampler=sampler, id_generator=SequentialIds(),
+                                shutdown_on_exit=False)
+    encoded.span_encoder = SpanEncoder(RESOURCE, SCOPE)  # as build_tracer_provider sets it for OTLP/gRPC
     live_bytes, direct_bytes = exported(live, workload), exported(direct, workload)
     assert direct_bytes == live_bytes
+    assert exported(encoded, workload) == live_bytes
     # The comparison saw a real mix: both kinds of span, and (with a ratio) traces left out.
     assert b"litellm.request fast" in live_bytes and b"chat mistral-small-latest" in live_bytes
 
@@ -152,6 +167,34 @@ def test_attribute_limits_from_the_environment_apply_on_the_direct_path(monkeypa
     live = TracerProvider(resource=RESOURCE, id_generator=SequentialIds(), shutdown_on_exit=False)
     direct = OwnTracerProvider(resource=RESOURCE, id_generator=SequentialIds(), shutdown_on_exit=False)
     workload = mixed_workload()[:12]
+    direct.span_encoder = SpanEncoder(RESOURCE, SCOPE)  # not used: it would not apply the limits
+    assert span_writer(direct, SCOPE, (), True)._encoder is None  # type: ignore[union-attr]
     direct_bytes = exported(direct, workload)
     assert direct_bytes == exported(live, workload)
     assert b"mistral_ai" not in direct_bytes  # gen_ai.provider.name cut to 5 characters, names are not
+
+
+class RefusingEncoder(SpanEncoder):
+    """An early encoder that cannot write the request spans (as for a value the library rejects)."""
+
+    def span(self, name: str, *args: object, **kwargs: object) -> EncodedSpan:
+        if name.startswith("litellm.request"):
+            raise ValueError("cannot encode")
+        return super().span(name, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_span_the_early_encoder_cannot_write_goes_out_as_a_readable_span() -> None:
+    live = TracerProvider(resource=RESOURCE, id_generator=SequentialIds(), shutdown_on_exit=False)
+    direct = OwnTracerProvider(resource=RESOURCE, id_generator=SequentialIds(), shutdown_on_exit=False)
+    direct.span_encoder = RefusingEncoder(RESOURCE, SCOPE)
+    workload = mixed_workload()[:12]
+    spans = finished_spans(direct, workload)
+    readable = [span for span in spans if not isinstance(span, EncodedSpan)]
+    early = [span for span in spans if isinstance(span, EncodedSpan)]
+    assert readable and early and all(span.name.startswith("litellm.request") for span in readable)
+    # Both kinds together still make exactly what live spans make (as the exporter sends them, in two parts).
+    live_spans = finished_spans(live, workload)
+    live_requests = [span for span in live_spans if span.name.startswith("litellm.request")]
+    live_attempts = [span for span in live_spans if not span.name.startswith("litellm.request")]
+    assert encode_spans(readable).SerializeToString() == encode_spans(live_requests).SerializeToString()
+    assert direct.span_encoder.export_request(early) == encode_spans(live_attempts).SerializeToString()
