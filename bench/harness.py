@@ -198,12 +198,12 @@ def rss_mb(pid: int) -> float:
     return kilobytes / 1024
 
 
-GC_PROBE = Path(__file__).with_name("gc_probe")  # its sitecustomize.py counts the proxy's collections
+PROBES = Path(__file__).with_name("probes")  # on every proxy's path: sitecustomize.py counts its collections
 
 
 def with_gc_probe(env: dict[str, str], totals_path: Path) -> dict[str, str]:
-    """A proxy's environment with the garbage-collection probe loaded (bench/gc_probe)."""
-    python_path = os.pathsep.join(part for part in (str(GC_PROBE), env.get("PYTHONPATH", "")) if part)
+    """A proxy's environment with the garbage-collection probe loaded (bench/probes)."""
+    python_path = os.pathsep.join(part for part in (str(PROBES), env.get("PYTHONPATH", "")) if part)
     return {**env, "PYTHONPATH": python_path, "BENCH_GC_PROBE": str(totals_path)}
 
 
@@ -228,7 +228,7 @@ def gc_totals(totals_path: Path) -> GcTotals:
 
 
 def plugin_cpu(totals_path: Path) -> dict[str, int]:
-    """What bench/timed_logger.py wrote last: ns of the plugin's own CPU by kind, and events."""
+    """What bench/probes/timed_plugin.py wrote last: ns of the plugin's own CPU by kind, and events."""
     try:
         return {name: int(value) for name, value in json.loads(totals_path.read_text()).items()}
     except (FileNotFoundError, ValueError):

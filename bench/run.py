@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import sys
 import tempfile
 import time
@@ -64,7 +65,7 @@ class Configuration:
     exports: bool = True  # sends spans to its receiver
     team_auth: bool = False  # the test custom auth: each key a team (as a DB-backed proxy resolves)
     budget: bool = False  # one team budget on a shared Redis (the bench starts one)
-    timed: bool = False  # counts the plugin's own CPU inside the proxy (bench/timed_logger.py)
+    timed: bool = False  # counts the plugin's own CPU inside the proxy (bench/probes/timed_plugin.py)
 
 
 CONFIGURATIONS = (
@@ -84,10 +85,15 @@ CONFIGURATIONS = (
     # the plugin without the OpenInference twins (fewer attributes to make, encode, send), and
     # that with no metrics either (for a Collector that derives them from the spans).
     Configuration("none-again", "no callbacks, a second proxy", (), exports=False),
+    # The plugin with its own CPU counted inside the proxy (bench/probes/timed_plugin.py), and
+    # the same for an earlier version checked out at $BENCH_BEFORE (`git worktree add DIR REV`).
     Configuration("plugin-timed", "litellm_cost_otel, its own CPU counted inside the proxy",
-                  ("bench.timed_logger.proxy_handler_instance",),
-                  {"PYTHONPATH": str(harness.REPO), "OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"},
-                  timed=True),
+                  ("timed_plugin.proxy_handler_instance",),
+                  {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_METRICS_EXPORTER": "otlp"}, timed=True),
+    Configuration("plugin-timed-before", "the same, the version at $BENCH_BEFORE",
+                  ("timed_plugin.proxy_handler_instance",),
+                  {"PYTHONPATH": os.environ.get("BENCH_BEFORE", ""), "OTEL_TRACES_EXPORTER": "otlp",
+                   "OTEL_METRICS_EXPORTER": "otlp"}, timed=True),
     Configuration("noop", "do-nothing CustomLogger (floor)", ("bench.noop_logger.proxy_handler_instance",),
                   {"PYTHONPATH": str(harness.REPO)}, exports=False),
     Configuration("stub", "one-span CustomLogger (SDK floor)", ("bench.stub_logger.proxy_handler_instance",),
@@ -130,7 +136,7 @@ class Subject:
     proxy: LiteLLMProxy
     gc_probe: Path
     cores: frozenset[int]
-    cpu_probe: Path | None = None  # bench/timed_logger.py's totals
+    cpu_probe: Path | None = None  # bench/probes/timed_plugin.py's totals
     measurements: list[Measurement] = field(default_factory=list)
     sent: int = 0  # every request, warm-up included, for spans per request
     errors: int = 0
@@ -191,6 +197,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
     unknown = [name for name in names if name not in BY_NAME]
     if unknown or not names:
         parser.error(f"unknown configuration(s) {unknown}; choose from {','.join(BY_NAME)}")
+    if "plugin-timed-before" in names and not os.path.isdir(os.path.join(os.environ.get("BENCH_BEFORE", "-"),
+                                                                         "litellm_cost_otel")):
+        parser.error("plugin-timed-before needs BENCH_BEFORE, a checkout of the earlier version")
     if args.quick:
         plan = Plan(rounds=2, requests=300, requests_c1=100, warmup=50, settle_s=2.0, gap_s=args.gap_ms / 1000,
                     quick=True, upstream=args.upstream, fresh=args.fresh_proxies)
@@ -382,7 +391,7 @@ def full_collections_per_10k(subject: Subject) -> float:
 
 
 def gc_table(subjects: list[Subject], baseline: Subject | None) -> list[str]:
-    """The proxy's garbage collections over the measured phases (bench/gc_probe)."""
+    """The proxy's garbage collections over the measured phases (bench/probes)."""
     lines = ["| configuration | full collections | per 10,000 requests | vs none | ms in all collections per request |",
              "|---|---|---|---|---|"]
     for subject in subjects:
@@ -405,8 +414,8 @@ def own_cpu_table(subjects: list[Subject]) -> list[str]:
         if not subject.configuration.timed:
             continue
         if not lines:
-            lines = ["", "The plugin's own CPU inside the proxy (`plugin-timed`, bench/timed_logger.py; medians over "
-                     "rounds of µs per request):", "",
+            lines = ["", "The plugin's own CPU inside the proxy (bench/probes/timed_plugin.py; medians over rounds "
+                     "of µs per request):", "",
                      "| configuration | hooks | spans and metrics made after | span export thread | metric collection "
                      "| total | the proxy's CPU per request | plugin's share |", "|---|---|---|---|---|---|---|---|"]
         def per_request(m: Measurement, *names: str) -> float:

@@ -283,7 +283,7 @@ GC_LIMIT = 1.10  # full collections at most 10% more frequent than without callb
 
 
 def gc_report(readings: Readings, baseline: Readings | None) -> list[str]:
-    """The proxy's full collections after the warm-up (bench/gc_probe), against the baseline's."""
+    """The proxy's full collections after the warm-up (bench/probes), against the baseline's."""
     rate = readings.full_collections_per_10k()
     lines = [f"Garbage collection after the warm-up: {readings.gc.full} full collections over "
              f"{readings.gc_requests} requests, {fmt(rate, 1)} per 10,000 requests; "
