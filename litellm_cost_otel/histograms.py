@@ -103,12 +103,12 @@ class Histograms:
                 series = sink.points.setdefault(instrument.name, {})
                 point = series.get(key)
                 if point is None:
-                    if len(series) >= SERIES_LIMIT:
-                        key = OVERFLOW_KEY
-                        point = series.get(key)
+                    # Each sink has its own series (a delta one starts afresh): its own overflow.
+                    series_key = OVERFLOW_KEY if len(series) >= SERIES_LIMIT else key
+                    point = series.get(series_key)
                     if point is None:
                         start = sink.last_collection or time.time_ns()
-                        point = series[key] = _Point(len(instrument.boundaries) + 1, start)
+                        point = series[series_key] = _Point(len(instrument.boundaries) + 1, start)
                 point.buckets[bucket] += 1
                 point.count += 1
                 point.sum += value

@@ -153,3 +153,25 @@ def test_the_plugins_meter_provider_follows_the_exporters_temporality_and_delive
         provider.shutdown()
     finally:
         receiver.stop()
+
+
+def test_each_reader_overflows_on_its_own_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(histograms, "SERIES_LIMIT", 2)
+    cumulative, delta = CapturingExporter(delta=False), CapturingExporter(delta=True)
+    provider = OwnMeterProvider([cumulative, delta], RESOURCE, SCOPE)
+    provider.get_meter("another").create_observable_gauge("g", callbacks=[lambda options: [Observation(1)]])
+    instrument = provider.histograms.create("h", "s", "test", [1.0])
+    for number in range(2):
+        instrument.record(0.5, {"n": number})
+    provider.force_flush()  # the delta reader starts afresh; the cumulative one keeps its two series
+    instrument.record(0.5, {"n": 2})
+    provider.force_flush()
+    provider.shutdown()
+
+    def series(exporter: CapturingExporter) -> list[tuple[tuple[str, Any], ...]]:
+        scope_metrics = exporter.exported[1].resource_metrics[0].scope_metrics
+        return sorted(tuple(point.attributes.items()) for scoped in scope_metrics
+                      for metric in scoped.metrics if metric.name == "h" for point in metric.data.data_points)
+
+    assert series(cumulative) == [(("n", 0),), (("n", 1),), (("otel.metric.overflow", True),)]
+    assert series(delta) == [(("n", 2),)]
