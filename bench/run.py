@@ -128,6 +128,23 @@ class Measurement:
     plugin_cpu: dict[str, int]  # the timed plugin's own CPU ns over them, by kind ({} for the others)
 
 
+@dataclass(frozen=True)
+class Meters:
+    """A proxy's running totals: CPU seconds, garbage collections, the timed plugin's own CPU ns."""
+
+    cpu_s: float
+    gc: harness.GcTotals
+    own: dict[str, int]
+
+    def __sub__(self, before: Meters) -> Meters:
+        return Meters(self.cpu_s - before.cpu_s, self.gc - before.gc, harness.difference(self.own, before.own))
+
+    def __add__(self, other: Meters) -> Meters:
+        return Meters(self.cpu_s + other.cpu_s, harness.GcTotals(self.gc.full + other.gc.full,
+                                                                  self.gc.seconds + other.gc.seconds),
+                      {name: self.own.get(name, 0) + other.own.get(name, 0) for name in {*self.own, *other.own}})
+
+
 @dataclass
 class Subject:
     """One configuration's proxy and everything measured on it."""
@@ -144,8 +161,11 @@ class Subject:
     rss_end_mb: float = float("nan")
     spans: int = 0
 
-    def plugin_cpu(self) -> dict[str, int]:
-        return harness.plugin_cpu(self.cpu_probe) if self.cpu_probe is not None else {}
+    def meters(self) -> Meters:
+        """What the proxy has spent so far."""
+        return Meters(harness.cpu_seconds(self.proxy.process.pid),  # type: ignore[union-attr]
+                      harness.gc_totals(self.gc_probe),
+                      harness.plugin_cpu(self.cpu_probe) if self.cpu_probe is not None else {})
 
     def count(self, *phases: LoadResult) -> None:
         for phase in phases:
@@ -211,11 +231,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Plan, list[Configuration], P
     return plan, [BY_NAME[name] for name in names], args.output
 
 
-Readings = tuple[LoadResult, float, harness.GcTotals, dict[str, int]]  # a phase, CPU ms, collections, own CPU
-
-
-async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> Readings:
-    """One configuration's saturation phase: the phase, and the proxy's CPU ms and collections over it."""
+async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> tuple[LoadResult, Meters]:
+    """One configuration's saturation phase: the phase, and what the proxy spent over it and the settle after."""
     proxy, pid = subject.proxy, subject.proxy.process.pid  # type: ignore[union-attr]
     async with harness.client_session(proxy.master_key, CONCURRENCY) as session:
         send = harness.chat_sender(session, proxy.base_url, harness.chat_body())
@@ -223,42 +240,32 @@ async def measure_c16(subject: Subject, plan: Plan, first_round: bool) -> Readin
         await asyncio.sleep(plan.settle_s)
         if first_round:
             subject.rss_start_mb = harness.rss_mb(pid)
-        cpu_before, gc_before = harness.cpu_seconds(pid), harness.gc_totals(subject.gc_probe)
-        own_before = subject.plugin_cpu()
+        before = subject.meters()
         c16 = await harness.closed_loop(send, plan.requests, CONCURRENCY, harness.phase_time_limit(plan.requests))
         await asyncio.sleep(plan.settle_s)
-        cpu_ms = (harness.cpu_seconds(pid) - cpu_before) * 1000
-        collections = harness.gc_totals(subject.gc_probe) - gc_before
-        own = harness.difference(subject.plugin_cpu(), own_before)
+        spent = subject.meters() - before
     harness.check_alive(proxy)
     subject.count(warmup, c16)
-    return c16, cpu_ms, collections, own
+    return c16, spent
 
 
-async def measure_c1(subjects: list[Subject], plan: Plan) -> list[Readings]:
+async def measure_c1(subjects: list[Subject], plan: Plan) -> list[tuple[LoadResult, Meters]]:
     """Every configuration's lone requests, taken in turn request by request (see
-    `harness.alternating`): each phase, and each proxy's CPU ms over it and the settle after."""
-    pids = [subject.proxy.process.pid for subject in subjects]  # type: ignore[union-attr]
+    `harness.alternating`): each phase, and what each proxy spent over it and the settle after."""
     async with contextlib.AsyncExitStack() as stack:
         sends = []
         for subject in subjects:
             session = await stack.enter_async_context(harness.client_session(subject.proxy.master_key, 1))
             sends.append(harness.chat_sender(session, subject.proxy.base_url, harness.chat_body()))
-        cpu_before = [harness.cpu_seconds(pid) for pid in pids]
-        gc_before = [harness.gc_totals(subject.gc_probe) for subject in subjects]
-        own_before = [subject.plugin_cpu() for subject in subjects]
+        before = [subject.meters() for subject in subjects]
         phases = await harness.alternating(sends, plan.requests_c1, plan.gap_s,
                                            harness.phase_time_limit(plan.requests_c1 * len(subjects)))
         await asyncio.sleep(plan.settle_s)
-        cpu_ms = [(harness.cpu_seconds(pid) - before) * 1000 for pid, before in zip(pids, cpu_before, strict=True)]
-        collections = [harness.gc_totals(subject.gc_probe) - before
-                       for subject, before in zip(subjects, gc_before, strict=True)]
-        own = [harness.difference(subject.plugin_cpu(), before) for subject, before in zip(subjects, own_before,
-                                                                                           strict=True)]
+        spent = [subject.meters() - earlier for subject, earlier in zip(subjects, before, strict=True)]
     for subject, phase in zip(subjects, phases, strict=True):
         harness.check_alive(subject.proxy)
         subject.count(phase)
-    return list(zip(phases, cpu_ms, collections, own, strict=True))
+    return list(zip(phases, spent, strict=True))
 
 
 def restart(subject: Subject) -> None:
@@ -280,12 +287,9 @@ async def run_rounds(subjects: list[Subject], plan: Plan) -> None:
                 restart(subject)
         saturated = [await measure_c16(subject, plan, first_round=number == 0 or plan.fresh) for subject in subjects]
         lone = await measure_c1(subjects, plan)
-        for subject, (c16, c16_cpu_ms, c16_gc, c16_own), (c1, c1_cpu_ms, c1_gc, c1_own) in zip(
-                subjects, saturated, lone, strict=True):
-            measured = c16.sent + c1.sent
-            m = Measurement(c16, c1, (c16_cpu_ms + c1_cpu_ms) / measured if measured else float("nan"),
-                            harness.GcTotals(c16_gc.full + c1_gc.full, c16_gc.seconds + c1_gc.seconds),
-                            {name: c16_own.get(name, 0) + c1_own.get(name, 0) for name in {*c16_own, *c1_own}})
+        for subject, (c16, c16_spent), (c1, c1_spent) in zip(subjects, saturated, lone, strict=True):
+            measured, spent = c16.sent + c1.sent, c16_spent + c1_spent
+            m = Measurement(c16, c1, spent.cpu_s * 1000 / measured if measured else float("nan"), spent.gc, spent.own)
             subject.measurements.append(m)
             print(f"round {number + 1}/{plan.rounds} {subject.configuration.name:8} "
                   f"{m.c16.throughput:7.1f} req/s  CPU {m.cpu_ms_per_request:5.2f} ms/req  "

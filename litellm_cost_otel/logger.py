@@ -49,7 +49,7 @@ log = logging.getLogger("litellm_cost_otel")
 F = TypeVar("F", bound=Callable[..., Any])
 # Finished requests wait this long on the event loop, then their spans and metrics are made
 # together: one after another the same code runs with warm caches, a third cheaper inside a
-# busy proxy than made one by one between its requests (bench/timed_logger.py measures it).
+# busy proxy than made one by one between its requests (bench/probes/timed_plugin.py measures it).
 _EMIT_DELAY_S = 0.1
 _EMIT_BATCH = 32  # per turn of the event loop, so that requests in between are not held up
 _MAX_PENDING = 4096  # beyond, made at once: bounded state
