@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import gc
 import pstats
 import statistics
@@ -147,7 +148,7 @@ def extract_request(lifecycle: Lifecycle, hooks: ProxyHooks, response: Any) -> R
     now = time.time_ns()
     attempt = readers.new_attempt(start, CALL_TYPE, now, LIMIT)
     lifecycle.attempt_started(key, start.proxy_request, lambda: readers.new_request(start, now, LIMIT), attempt, now)
-    lifecycle.attempt_answered(key, readers.answer_of(response, LIMIT), time.time_ns())
+    lifecycle.attempt_answered(key, response, time.time_ns())
     now = time.time_ns()
     return lifecycle.request_succeeded(
         key, lambda: readers.new_request(success, now, LIMIT), lambda at: readers.new_attempt(success, None, at, LIMIT),
@@ -171,7 +172,8 @@ def time_steps(iterations: int, settings: Settings, response: Any) -> dict[str, 
     recorder = MetricsRecorder(meter_provider.get_meter(INSTRUMENTATION_SCOPE),
                                settings.metrics_max_values_per_dimension, settings.metrics_team_dimension,
                                histograms=meter_provider.histograms)
-    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
+    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9),
+                          functools.partial(readers.answer_of, limit=LIMIT))
     totals = dict.fromkeys(STEP_NAMES, 0)
     clock = time.perf_counter_ns
     for number in range(iterations):
@@ -201,7 +203,8 @@ def varied_requests_spans(settings: Settings, requests: int, encoder: SpanEncode
     provider.span_encoder = encoder
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     writer = span_writer(provider, SCOPE, settings.attribution, settings.openinference)
-    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9))
+    lifecycle = Lifecycle(settings.max_inflight_requests, int(settings.request_timeout_s * 1e9),
+                          functools.partial(readers.answer_of, limit=LIMIT))
     for number in range(requests):
         prompt, completion = 5 + number * 7 % 400, 5 + number * 13 % 300
         response = litellm.ModelResponse(

@@ -176,6 +176,7 @@ def _varint(value: int) -> bytes:
 
 
 _SMALL = [bytes((number,)) for number in range(0x80)]
+_EMPTY: dict[Any, bytes] = {}
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -211,8 +212,14 @@ class SpanEncoder:
     def __init__(self, resource: Resource, scope: InstrumentationScope, max_entries: int = 4096) -> None:
         self.resource, self.scope = resource, scope
         self.max_entries = max_entries
-        self._key_values: dict[Hashable, bytes] = {}  # (key, type, value) -> the attribute field
+        # The attribute fields of values seen before, by key and then value, one table per type
+        # (True == 1 in Python, not in OTLP): no tuple to make and hash per attribute.
+        self._strings: dict[str, dict[str, bytes]] = {}
+        self._integers: dict[str, dict[int, bytes]] = {}
+        self._lists: dict[tuple[str, tuple[str, ...]], bytes] = {}  # of strings (tags, finish reasons)
+        self._cached = 0  # entries in the three tables together
         self._keys: dict[str, bytes] = {}  # key -> the KeyValue's key field
+        self._names: dict[str, bytes] = {}  # span name -> its field (names are bounded, see attributes.py)
         # ResourceSpans and ScopeSpans around the spans: each field encoded by the library,
         # in field-number order (resource or scope, spans, schema_url).
         self._resource_head = _serialized(ResourceSpans(resource=_encode_resource(resource)))
@@ -230,18 +237,27 @@ class SpanEncoder:
         if parent is not None:
             parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
         if name:
-            parts.append(_field(b"\x2a", name.encode()))
+            name_field = self._names.get(name)
+            if name_field is None:
+                if len(self._names) >= self.max_entries:
+                    self._names.clear()
+                name_field = self._names[name] = _field(b"\x2a", name.encode())
+            parts.append(name_field)
         parts.append(_KIND_FIELDS[0] if kind is _CLIENT else _KIND_FIELDS[1] if kind is _INTERNAL
                      else _kind_field(kind))
         if start:
             parts += (b"\x39", _pack_fixed64(start))
         if end:
             parts += (b"\x41", _pack_fixed64(end))
-        cached = self._key_values
+        strings, integers, empty = self._strings, self._integers, _EMPTY
         for key, value in attributes.items():
-            value_type = type(value)  # part of the key: True == 1 in Python, not in OTLP
-            found = (cached.get((key, value_type, value))
-                     if value_type is str or value_type is int or value_type is bool else None)
+            value_type = type(value)
+            if value_type is str:
+                found = strings.get(key, empty).get(value)
+            elif value_type is int:
+                found = integers.get(key, empty).get(value)
+            else:
+                found = None
             parts.append(found if found is not None else self._attribute(key, value, value_type))
         status = b""
         if error is not None:
@@ -251,19 +267,17 @@ class SpanEncoder:
         return EncodedSpan(b"".join(parts))
 
     def _attribute(self, key: str, value: Any, kind: type) -> bytes:
-        """The `attributes` field (9) for one key-value not found in the cache. Floats (costs,
-        latencies: rarely the same twice, and cheap to write) are not kept; nor are lists other
-        than of strings (tags, finish reasons), since [1] and [True] would be one key."""
+        """The `attributes` field (9) for one key-value not found in the tables. Floats (costs,
+        latencies: rarely the same twice, and cheap to write) and bools (two fixed forms) are
+        not kept; nor are lists other than of strings, since [1] and [True] would be one key."""
         if kind is float:
             return _field(b"\x4a", self._key(key) + b"\x12\x09\x21" + _pack_double(value))
-        cache_key: Hashable = None
+        list_key = None
         if kind is list and all(type(item) is str for item in value):
-            cache_key = (key, kind, tuple(value))
-            found = self._key_values.get(cache_key)
+            list_key = (key, tuple(value))
+            found = self._lists.get(list_key)
             if found is not None:
                 return found
-        elif kind in (str, int, bool):
-            cache_key = (key, kind, value)
         if kind is str:
             found = _field(b"\x4a", self._key(key) + _field(b"\x12", _field(b"\x0a", value.encode())))
         elif kind is bool:
@@ -272,10 +286,16 @@ class SpanEncoder:
             found = _field(b"\x4a", self._key(key) + _field(b"\x12", b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)))
         else:  # arrays and anything else: the library's encoding (and its errors)
             found = _field(b"\x4a", _serialized(KeyValue(key=key, value=_encode_value(value))))
-        if cache_key is not None:
-            if len(self._key_values) >= self.max_entries:
-                self._key_values.clear()
-            self._key_values[cache_key] = found
+        if kind is str or kind is int or list_key is not None:
+            if self._cached >= self.max_entries:  # bounded: start afresh
+                self._strings, self._integers, self._lists, self._cached = {}, {}, {}, 0
+            self._cached += 1
+            if kind is str:
+                self._strings.setdefault(key, {})[value] = found
+            elif kind is int:
+                self._integers.setdefault(key, {})[value] = found
+            else:
+                self._lists[list_key] = found  # type: ignore[index]
         return found
 
     def _key(self, key: str) -> bytes:

@@ -42,6 +42,21 @@ SERIES_LIMIT = 2000
 OVERFLOW_KEY = frozenset({("otel.metric.overflow", True)})
 
 
+class Dimensions(dict[str, Any]):
+    """A series' attributes, with their hashable form made once: the metrics recorder keeps
+    and reuses them (a frozenset of the items per recording costs more than the recording)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        super().__init__(items)
+        self.key = frozenset(self.items())
+
+
+def series_key(attributes: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
+    return attributes.key if type(attributes) is Dimensions else frozenset(attributes.items())
+
+
 class _Point:
     """One series' aggregation since its start (cumulative) or the last collection (delta)."""
 
@@ -74,7 +89,7 @@ class HistogramInstrument:
         self.boundaries = tuple(float(bound) for bound in boundaries)
 
     def record(self, value: float, attributes: Mapping[str, Any]) -> None:
-        self._histograms.add(self, value, frozenset(attributes.items()))
+        self._histograms.add(self, value, series_key(attributes))
 
 
 class Histograms:

@@ -17,9 +17,18 @@ from .model import UNKNOWN_ERROR, UNKNOWN_GROUP, Answer, Attempt, Request, Reque
 from .tracker import RequestTracker
 
 
+def _given_answer(response: object) -> Answer:
+    return response if isinstance(response, Answer) else Answer()
+
+
 class Lifecycle:
-    def __init__(self, max_requests: int, idle_timeout_ns: int) -> None:
+    """`read_answer` turns a response into an `Answer` (readers.answer_of on the proxy; the
+    default takes Answers as they are, for the unit tests)."""
+
+    def __init__(self, max_requests: int, idle_timeout_ns: int,
+                 read_answer: Callable[[object], Answer] = _given_answer) -> None:
         self.tracker = RequestTracker(max_requests, idle_timeout_ns)
+        self.read_answer = read_answer
 
     def __len__(self) -> int:
         return len(self.tracker)
@@ -30,7 +39,8 @@ class Lifecycle:
                          now: int) -> tuple[Request, list[Request]]:
         """The proxy's pre-call hook (only when budgets need the request that early): the
         request starts, its attempts come later; returns it and the requests abandoned meanwhile."""
-        return self.tracker.get_or_start(key, anchor, lambda: self._started(make_request, now), now)
+        request, finished = self.tracker.get_or_start(key, anchor, lambda: self._started(make_request, now), now)
+        return request, self._answers_read(finished)
 
     # --- one attempt -----------------------------------------------------------------------
 
@@ -39,6 +49,7 @@ class Lifecycle:
         """An attempt starts (first try, retry or fallback hop); returns requests abandoned
         meanwhile (each new request evicts those beyond the bounds or idle too long)."""
         request, finished = self.tracker.get_or_start(key, anchor, lambda: self._started(make_request, now), now)
+        finished = self._answers_read(finished)
         open_attempt = request.open_attempt
         if open_attempt is not None:
             if open_attempt.call_id == attempt.call_id and key.scope != "proxy":
@@ -52,11 +63,12 @@ class Lifecycle:
         request.start_attempt(attempt)
         return finished
 
-    def attempt_answered(self, key: RequestKey, answer: Answer, now: int) -> None:
-        """A non-streaming attempt answered (its cost comes with the success event)."""
+    def attempt_answered(self, key: RequestKey, response: object, now: int) -> None:
+        """A non-streaming attempt answered (its cost comes with the success event). The
+        response is read when the request ends: the success event usually brings the same."""
         attempt = self._open_attempt(key, now)
         if attempt is not None:
-            attempt.apply(answer)
+            attempt.answered_by = response
             attempt.end(now, None)
 
     def attempt_failed(self, key: RequestKey, error_type: str, end_ns: int | None, now: int) -> None:
@@ -81,7 +93,10 @@ class Lifecycle:
             if request.model_group == UNKNOWN_GROUP and not request.attempts and attempt.model_group:
                 request.model_group = attempt.model_group
             request.start_attempt(attempt)
-        attempt.apply(success.answer)
+        if attempt.answered_by is success.response:
+            attempt.answered_by = None  # the same answer: read once, below
+        self._answers_read([request])  # what the attempt hooks saw of other answers (e.g. before translation)
+        attempt.apply(self.read_answer(success.response))
         attempt.cost_usd = success.cost_usd
         attempt.deployment_id = attempt.deployment_id or success.deployment_id
         attempt.provider = attempt.provider or success.provider
@@ -104,13 +119,14 @@ class Lifecycle:
                        now: int) -> Request:
         """The proxy answers with an error (also: unknown model, no attempt at all)."""
         request = self._finished(key, make_request, now)
+        self._answers_read([request])
         if request.open_attempt is not None:
             request.open_attempt.end(now, error_type)
         request.finish(now, error_type)
         return request
 
     def sweep(self, now: int) -> list[Request]:
-        return self.tracker.sweep(now)
+        return self._answers_read(self.tracker.sweep(now))
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -129,6 +145,16 @@ class Lifecycle:
     def _open_attempt(self, key: RequestKey, now: int) -> Attempt | None:
         request = self.tracker.get(key, now)
         return request.open_attempt if request is not None else None
+
+    def _answers_read(self, requests: list[Request]) -> list[Request]:
+        """The answers the requests' attempts saw and nothing read yet (also of requests that
+        end without their success event: failed or abandoned after an attempt answered)."""
+        for request in requests:
+            for attempt in request.attempts:
+                if attempt.answered_by is not None:
+                    response, attempt.answered_by = attempt.answered_by, None
+                    attempt.apply(self.read_answer(response))
+        return requests
 
     @staticmethod
     def _checked(request: Request, time_ns: int | None, now: int) -> int:

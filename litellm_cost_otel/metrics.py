@@ -10,14 +10,14 @@ is also capped: past `max_values` distinct values a dimension reports "_OTHER".
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from . import attributes as a
-from .histograms import Histograms
+from .histograms import Dimensions, Histograms, series_key
 from .model import Attempt, Request
 
 TOKEN_USAGE = gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
@@ -73,8 +73,8 @@ class _Totals:
         self._sums: dict[frozenset[tuple[str, Any]], float] = {}
         self._lock = threading.Lock()  # the sync hooks run on litellm's worker threads
 
-    def add(self, value: float, dimensions: dict[str, Any]) -> None:
-        key = frozenset(dimensions.items())
+    def add(self, value: float, dimensions: Mapping[str, Any]) -> None:
+        key = series_key(dimensions)
         with self._lock:
             self._sums[key] = self._sums.get(key, 0) + value
 
@@ -88,7 +88,7 @@ class MetricsRecorder:
     def __init__(self, meter: Meter, max_values: int, team_dimension: bool,
                  inflight: Callable[[], int] = lambda: 0, histograms: Histograms | None = None) -> None:
         self._team_dimension = team_dimension
-        self._memo: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+        self._memo: dict[tuple[tuple[str, Any], ...], Dimensions] = {}
         self._capped = {name: _Capped(max_values) for name in (
             a.MODEL_GROUP, a.SERVED_MODEL_GROUP, a.GEN_AI_REQUEST_MODEL, a.GEN_AI_PROVIDER_NAME, a.ERROR_TYPE,
             a.TEAM_ALIAS, a.GEN_AI_OPERATION_NAME)}
@@ -136,14 +136,14 @@ class MetricsRecorder:
             INFLIGHT, callbacks=[observe_inflight], unit="{request}",
             description="Requests the plugin is tracking that have not ended yet (bounded state)")
 
-    def _dimensions(self, *values: tuple[str, Any]) -> dict[str, Any]:
+    def _dimensions(self, *values: tuple[str, Any]) -> Dimensions:
         """The dimensions as exported: None left out, the capped ones capped. Memoized by the
         values as given: they repeat from request to request, and what a capped dimension
         makes of a value never changes once decided. Callers must not change the dict."""
         found = self._memo.get(values)
         if found is None:
-            found = {name: self._capped[name](str(value)) if name in self._capped else value
-                     for name, value in values if value is not None}
+            found = Dimensions({name: self._capped[name](str(value)) if name in self._capped else value
+                                for name, value in values if value is not None})
             if len(self._memo) >= 4096:  # bounded whatever the values
                 self._memo.clear()
             self._memo[values] = found

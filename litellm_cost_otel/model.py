@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ABANDONED = "abandoned"  # error.type of a request or attempt that never got its end event
 UNKNOWN_ERROR = "_OTHER"  # error.type when no exception says what failed
@@ -31,9 +31,10 @@ class Usage:
     reasoning_output_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attribution:
-    """Who the request is billed to, as the proxy's auth resolved it (never the raw key)."""
+    """Who the request is billed to, as the proxy's auth resolved it (never the raw key).
+    Not changed once read (not frozen only because a frozen dataclass is slower to make)."""
 
     team_id: str | None = None
     team_alias: str | None = None
@@ -79,6 +80,9 @@ class Attempt:
     response_id: str | None = None
     time_to_first_chunk_s: float | None = None
     call_id: str | None = None  # in-process each attempt has its own; on the proxy all share one
+    # The response a deployment hook saw, read when the request ends: once when the success
+    # event brings the same object (chat, completions, embeddings), as is usual.
+    answered_by: object = None
     input_messages: tuple[Message, ...] = ()  # content capture only
     output_messages: tuple[Message, ...] = ()
 
@@ -127,7 +131,7 @@ class Success:
     attempt hook announced (a cache hit)."""
 
     cost_usd: float = 0.0
-    answer: Answer = field(default_factory=Answer)
+    response: object = None  # the answer, read by the lifecycle (once, if an attempt hook saw it too)
     start_ns: int | None = None
     end_ns: int | None = None
     stream: bool = False
@@ -179,7 +183,7 @@ class Request:
     error_type: str | None = None
     error_description: str | None = None
     time_to_first_chunk_s: float | None = None  # from receipt to the first streamed chunk
-    attribution: Attribution = Attribution()
+    attribution: Attribution = field(default_factory=Attribution)
     clock_adjusted: bool = False  # a time the hooks gave was implausible and was replaced
     session_id: str | None = None  # client-chosen (litellm_session_id): a label, never a dimension
     budget: BudgetCheck | None = None  # set by the budget guard before the first attempt
@@ -254,11 +258,11 @@ class Request:
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class RequestKey:
+class RequestKey(NamedTuple):
     """Which in-flight request a hook belongs to. On the proxy: the call id (client-settable)
     together with the identity of the proxy's per-request dict; in-process: the router's
-    per-call trace id, or the call id alone."""
+    per-call trace id, or the call id alone. (A named tuple: made and hashed several times
+    per request, in C.)"""
 
     scope: Literal["proxy", "router", "call"]
     value: str

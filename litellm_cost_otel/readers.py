@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel  # litellm's answers are pydantic models (pydantic comes with litellm)
+
 from .model import Answer, Attempt, Attribution, Message, Request, RequestKey, Success, Usage
 
 # Operation names of the GenAI conventions, by litellm call type.
@@ -66,13 +68,50 @@ def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
 
 
 def as_mapping(value: object) -> Mapping[str, Any]:
+    if type(value) is dict:  # nearly always
+        return value
     return value if _is_mapping(value) else {}
 
 
 def _get(obj: object, name: str) -> Any:
-    if type(obj) is dict or _is_mapping(obj):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    kind = type(obj)
+    if kind is dict:
+        return obj.get(name)  # type: ignore[attr-defined]
+    shape = _SHAPES.get(kind)
+    if shape is None:
+        shape = _shape_of(obj)
+    if shape is True:
+        return obj.get(name)  # type: ignore[attr-defined]
+    if shape is False or name in shape:
+        return getattr(obj, name, None)
+    # A pydantic model's fields are in its __dict__, its extras in __pydantic_extra__; getattr
+    # of an absent one raises inside pydantic (~4 µs), and litellm's answers lack some of the
+    # fields read here on every request.
+    found = obj.__dict__.get(name, _ABSENT)
+    if found is _ABSENT:
+        extra = obj.__pydantic_extra__  # type: ignore[attr-defined]
+        found = extra.get(name) if extra else None
+    return found
+
+
+_ABSENT = object()
+_PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
+# How to read a type's fields: True a Mapping, False getattr, or for a pydantic model that
+# reads attributes as BaseModel does the names its classes define (a property wins over a field).
+_SHAPES: dict[type, bool | frozenset[str]] = {}
+_MAX_SHAPES = 1024  # bounded, though a proxy meets a few dozen response types at most
+
+
+def _shape_of(obj: object) -> bool | frozenset[str]:
+    kind = type(obj)
+    shape: bool | frozenset[str] = _is_mapping(obj)
+    if not shape and isinstance(obj, BaseModel) and _PYDANTIC_GETATTR is not None \
+            and getattr(kind, "__getattr__", None) is _PYDANTIC_GETATTR and hasattr(obj, "__dict__"):
+        shape = frozenset(name for klass in kind.__mro__ for name in vars(klass))
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[kind] = shape
+    return shape
 
 
 def text_of(value: object, limit: int) -> str | None:
@@ -91,6 +130,8 @@ def text_of(value: object, limit: int) -> str | None:
 
 def _count_or_none(value: object) -> int | None:
     """A count: a non-negative integer within int64 (a float only if integral)."""
+    if type(value) is int:  # nearly always
+        return value if 0 <= value <= _INT64_MAX else None
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():  # (never true of NaN or infinity)
@@ -425,7 +466,7 @@ def success_of(args: HookArgs, response: object, start_time: object, end_time: o
     stream = kwargs.get("stream") is True or logged.get("stream") is True
     return Success(
         cost_usd=cost_of(kwargs) or 0.0,
-        answer=answer_of(response, limit),
+        response=response,
         start_ns=time_ns_of(start_time),
         end_ns=time_ns_of(end_time),
         stream=stream,

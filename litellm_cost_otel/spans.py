@@ -110,7 +110,7 @@ class OwnTracerProvider(TracerProvider):
         self.processors.append(span_processor)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Started:
     name: str
     kind: SpanKind

@@ -342,10 +342,10 @@ def test_an_unreachable_store_allows_or_denies_as_configured() -> None:
 
 def test_only_a_plugin_with_budgets_makes_the_proxy_call_its_pre_call_hook() -> None:
     """The proxy walks its callbacks per request once one class defines the pre-call hook."""
-    from litellm_cost_otel.logger import BudgetGuardedLogger, CostOtelLogger, proxy_handler
+    from litellm_cost_otel.logger import BudgetGuardedLogger, CostOtelLogger, ProxyLogger, proxy_handler
 
     assert "async_pre_call_hook" not in vars(CostOtelLogger)
-    assert type(proxy_handler(Settings())) is CostOtelLogger
+    assert type(proxy_handler(Settings())) is ProxyLogger and "async_pre_call_hook" not in vars(ProxyLogger)
     guarded = proxy_handler(Settings(budgets=(Budget("g", "global", 1.0),)))
     assert type(guarded) is BudgetGuardedLogger and "async_pre_call_hook" in vars(BudgetGuardedLogger)
 

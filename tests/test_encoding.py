@@ -167,7 +167,8 @@ def test_early_encoding_equals_the_library_for_real_sdk_spans() -> None:
 
 def test_early_encoding_keeps_values_equal_in_python_apart() -> None:
     encoder = SpanEncoder(RESOURCE, SCOPE)
-    for value in (True, 1, 1.0, "1", ["1"], [True], [1], 0, False, "", [], -1, 2**63 - 1, -(2**63), 1e300, -0.0):
+    values = (True, 1, 1.0, "1", ["1"], [True], [1], 0, False, "", [], -1, 2**63 - 1, -(2**63), 1e300, -0.0)
+    for value in values + values:  # the second time from the tables
         span = ReadableSpan(name="s", context=SpanContext(1, 2, False), attributes={"k": value}, resource=RESOURCE,
                             instrumentation_scope=SCOPE, start_time=1, end_time=2)
         assert encoder.export_request([early(encoder, span)]) == library_encode_spans([span]).SerializeToString()

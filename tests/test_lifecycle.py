@@ -378,3 +378,56 @@ def test_only_the_first_routed_attempt_names_an_unknown_request_group() -> None:
     request = lifecycle.request_succeeded(KEY, make_request(), lambda start: attempt(group="fast", start=start),
                                           Success(), NOW + 2)
     assert request.model_group == UNKNOWN_GROUP
+
+
+class CountingReader:
+    """A response reader that counts its reads (responses here are Answers already)."""
+
+    def __init__(self) -> None:
+        self.read: list[object] = []
+
+    def __call__(self, response: object) -> Answer:
+        self.read.append(response)
+        return response if isinstance(response, Answer) else Answer()
+
+
+def test_an_answer_the_success_event_brings_again_is_read_once() -> None:
+    reader = CountingReader()
+    lifecycle = Lifecycle(10, 10**12, reader)
+    response = Answer(Usage(3, 2, 5), ("stop",), "r-1", "fast")  # renamed to the group by the proxy meanwhile
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, response, NOW + 1)
+    assert reader.read == []  # not yet: the success event usually brings the same object
+    (done,) = succeed(lifecycle, NOW + 2, response=response, cost_usd=0.5).attempts
+    assert reader.read == [response]
+    assert (done.usage, done.finish_reasons, done.response_id) == (Usage(3, 2, 5), ("stop",), "r-1")
+    assert done.response_model == "mistral-small-latest" and done.answered_by is None
+
+
+def test_a_different_answer_at_the_end_is_read_after_the_attempts_own() -> None:
+    """E.g. /v1/messages: the deployment's chat answer, then the translated one: both read, the
+    later one winning where it tells something."""
+    reader = CountingReader()
+    lifecycle = Lifecycle(10, 10**12, reader)
+    deployments = Answer(Usage(3, 2, 5), ("stop",), "chatcmpl-1", "mistral-small-2409")
+    translated = Answer(None, ("stop",), "msg-1", None)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, deployments, NOW + 1)
+    (done,) = succeed(lifecycle, NOW + 2, response=translated).attempts
+    assert reader.read == [deployments, translated]
+    assert (done.usage, done.response_id, done.response_model) == (Usage(3, 2, 5), "msg-1", "mistral-small-2409")
+
+
+def test_an_answer_is_read_when_its_request_fails_or_is_abandoned_instead() -> None:
+    reader = CountingReader()
+    lifecycle = Lifecycle(1, 10**12, reader)
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, Answer(Usage(3, 2, 5)), NOW + 1)  # then a post-call check refuses it
+    failed = lifecycle.request_failed(KEY, make_request(), "GuardrailRaisedException", NOW + 2)
+    assert failed.attempts[0].usage == Usage(3, 2, 5) and failed.error_type == "GuardrailRaisedException"
+    lifecycle.attempt_started(KEY, ANCHOR, make_request(), attempt(start=NOW), NOW)
+    lifecycle.attempt_answered(KEY, Answer(Usage(7, 1, 8)), NOW + 1)
+    other = RequestKey("proxy", "call-2", 2)
+    (evicted,) = lifecycle.attempt_started(other, ANCHOR, make_request(), attempt(start=NOW + 3), NOW + 3)
+    assert evicted.attempts[0].usage == Usage(7, 1, 8) and evicted.attempts[0].answered_by is None
+    assert len(reader.read) == 2

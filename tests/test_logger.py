@@ -229,3 +229,15 @@ def test_spans_of_finished_requests_are_made_together_shortly_after_on_the_event
     asyncio.run(one_then_stop())
     logger.force_flush()
     assert len(plugin.spans.get_finished_spans()) == 86 and logger.hook_errors == 0
+
+
+def test_on_the_proxy_the_sync_twins_are_litellms_own_no_ops() -> None:
+    """The proxy's instance skips the sync hooks (the async ones carry the same events there);
+    in-process, where synchronous Router calls fire only those, they stay."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    from litellm_cost_otel.logger import ProxyLogger
+
+    for name in ("log_pre_api_call", "log_success_event", "log_failure_event"):
+        assert getattr(ProxyLogger, name) is getattr(CustomLogger, name)
+        assert getattr(CostOtelLogger, name) is not getattr(CustomLogger, name)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import litellm
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict
 
 from litellm_cost_otel import readers
 from litellm_cost_otel.devtools.hook_kwargs import TRACEPARENT, chat_response, proxy_hooks
@@ -106,6 +108,43 @@ def test_usage_of_every_route() -> None:
     assert readers.usage_of({"usage": {"prompt_tokens": 2**70, "completion_tokens": -3}}) is None
 
 
+class Extras(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    field: int | None = None
+
+    @property
+    def shown(self) -> str:
+        return "the property"
+
+
+class OwnGetattr(BaseModel):
+    field: int = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return f"computed {name}"
+
+
+def test_pydantic_answers_are_read_as_getattr_reads_them() -> None:
+    """Fields, extras, properties, absent names, deleted fields, an own __getattr__: the fast
+    path for pydantic models (no exception per absent field) reads what getattr reads."""
+    response = litellm.ModelResponse(choices=[{"message": {"role": "assistant", "content": "Hi."},
+                                               "finish_reason": "stop"}],
+                                     usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5})
+    extras = Extras(field=2, extra_field=3)
+    deleted = Extras(field=4)
+    del deleted.field  # litellm removes unset optional fields from its responses this way
+    objects = [response, response.usage, response.choices[0], response.choices[0].message, extras, deleted,
+               OwnGetattr(), litellm.EmbeddingResponse(model="m", data=[])]
+    names = ["usage", "id", "model", "object", "choices", "finish_reason", "message", "content", "role",
+             "prompt_tokens", "total_tokens", "cache_creation_input_tokens", "prompt_tokens_details", "field",
+             "extra_field", "shown", "absent", "status", "data"]
+    for obj in objects:
+        for name in names:
+            assert readers._get(obj, name) == getattr(obj, name, None), (type(obj).__name__, name)
+    assert readers._get(OwnGetattr(), "absent") == "computed absent"  # its own rule, not pydantic's
+    assert readers.usage_of(response) == Usage(3, 2, 5)
+
+
 def test_finish_reasons_of_every_route() -> None:
     assert readers.finish_reasons_of(chat_response(), LIMIT) == ("stop",)
     two = {"choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}]}
@@ -152,12 +191,13 @@ def test_success_event() -> None:
     hooks.success.update(stream=True, api_call_start_time=started,
                          completion_start_time=started + datetime.timedelta(seconds=0.3))
     hooks.success["standard_logging_object"].update(prompt_tokens=3, completion_tokens=4, api_base="https://x.ai/v1")
-    success = readers.success_of(readers.hook_args(hooks.success), chat_response(), started, started, LIMIT)
+    response = chat_response()
+    success = readers.success_of(readers.hook_args(hooks.success), response, started, started, LIMIT)
     assert success.cost_usd == 0.5 and success.stream
     assert success.first_chunk_ns == int((started.timestamp() + 0.3) * 1e9)
     assert success.logged_usage == Usage(3, 4, None)
     assert success.model_group == "fast" and success.api_base == "https://x.ai/v1"
-    assert success.answer.finish_reasons == ("stop",) and success.answer.response_id == "chatcmpl-1"
+    assert success.response is response  # read by the lifecycle, once (tests/test_lifecycle.py)
     assert readers.server_address_of(success.api_base) == ("x.ai", 443)
 
 
@@ -265,9 +305,11 @@ def test_the_success_event_fills_every_field() -> None:
     hooks.success["standard_logging_object"].update(prompt_tokens=3, completion_tokens=4, total_tokens=7,
                                                     custom_llm_provider="mistral", api_base="",
                                                     hidden_params={"api_base": "https://api.mistral.ai/v1"})
-    success = readers.success_of(readers.hook_args(hooks.success), chat_response(), 1.5, 4.5, LIMIT)
+    response = chat_response()
+    success = readers.success_of(readers.hook_args(hooks.success), response, 1.5, 4.5, LIMIT)
+    assert readers.answer_of(response, LIMIT) == Answer(Usage(3, 2, 5), ("stop",), "chatcmpl-1", "mistral-small-latest")
     assert success == Success(
-        cost_usd=0.75, answer=Answer(Usage(3, 2, 5), ("stop",), "chatcmpl-1", "mistral-small-latest"),
+        cost_usd=0.75, response=response,
         start_ns=1_500_000_000, end_ns=4_500_000_000, stream=True, first_chunk_ns=3_500_000_000,
         api_call_start_ns=2_500_000_000, logged_usage=Usage(3, 4, 7), model_group="fast", deployment_id="dep-1",
         provider="mistral", api_base="https://api.mistral.ai/v1")
