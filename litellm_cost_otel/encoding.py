@@ -219,6 +219,7 @@ class SpanEncoder:
         self._lists: dict[tuple[str, tuple[str, ...]], bytes] = {}  # of strings (tags, finish reasons)
         self._cached = 0  # entries in the three tables together
         self._keys: dict[str, bytes] = {}  # key -> the KeyValue's key field
+        self._float_heads: dict[str, bytes] = {}  # key -> its float attribute field but the value
         self._names: dict[str, bytes] = {}  # span name -> its field (names are bounded, see attributes.py)
         # ResourceSpans and ScopeSpans around the spans: each field encoded by the library,
         # in field-number order (resource or scope, spans, schema_url).
@@ -270,8 +271,11 @@ class SpanEncoder:
         """The `attributes` field (9) for one key-value not found in the tables. Floats (costs,
         latencies: rarely the same twice, and cheap to write) and bools (two fixed forms) are
         not kept; nor are lists other than of strings, since [1] and [True] would be one key."""
-        if kind is float:
-            return _field(b"\x4a", self._key(key) + b"\x12\x09\x21" + _pack_double(value))
+        if kind is float:  # the field up to the value is the same for every float of a key
+            head = self._float_heads.get(key)
+            if head is None:
+                head = self._float_heads[key] = _field(b"\x4a", self._key(key) + b"\x12\x09\x21" + bytes(8))[:-8]
+            return head + _pack_double(value)
         list_key = None
         if kind is list and all(type(item) is str for item in value):
             list_key = (key, tuple(value))
@@ -303,6 +307,7 @@ class SpanEncoder:
         if found is None:
             if len(self._keys) >= self.max_entries:
                 self._keys.clear()
+                self._float_heads.clear()
             found = self._keys[key] = _field(b"\x0a", key.encode())
         return found
 

@@ -471,7 +471,7 @@ def success_of(args: HookArgs, response: object, start_time: object, end_time: o
         end_ns=time_ns_of(end_time),
         stream=stream,
         first_chunk_ns=time_ns_of(kwargs.get("completion_start_time")) if stream else None,
-        api_call_start_ns=time_ns_of(kwargs.get("api_call_start_time")),
+        api_call_start_ns=time_ns_of(kwargs.get("api_call_start_time")) if stream else None,
         logged_usage=Usage(input_tokens=prompt, output_tokens=completion,
                            total_tokens=_count_or_none(logged.get("total_tokens")))
         if prompt is not None or completion is not None else None,
