@@ -119,11 +119,11 @@ class Histograms:
                 point = series.get(key)
                 if point is None:
                     # Each sink has its own series (a delta one starts afresh): its own overflow.
-                    series_key = OVERFLOW_KEY if len(series) >= SERIES_LIMIT else key
-                    point = series.get(series_key)
+                    point_key = OVERFLOW_KEY if len(series) >= SERIES_LIMIT else key
+                    point = series.get(point_key)
                     if point is None:
                         start = sink.last_collection or time.time_ns()
-                        point = series[series_key] = _Point(len(instrument.boundaries) + 1, start)
+                        point = series[point_key] = _Point(len(instrument.boundaries) + 1, start)
                 point.buckets[bucket] += 1
                 point.count += 1
                 point.sum += value

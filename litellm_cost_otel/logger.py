@@ -60,7 +60,7 @@ def _contained(hook: F) -> F:
 
     @functools.wraps(hook)
     def wrapper(self: CostOtelLogger, *args: Any, **kwargs: Any) -> None:
-        if self._spans is None and self._metrics is None:  # inactive (`active`, inlined: every hook)
+        if not self.active:
             return
         try:
             hook(self, *args, **kwargs)

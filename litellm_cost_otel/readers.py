@@ -53,18 +53,14 @@ _INT64_MAX = 2**63 - 1
 
 # --- plain values: every value leaves here valid for OTLP -------------------------------------
 
-_MAPPING_TYPES: dict[type, bool] = {dict: True}  # type -> is it a Mapping; few types ever come by
-
-
 def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     # The hooks' arguments are plain dicts, responses pydantic objects: an ABC isinstance
     # check per read costs several times more, dozens of times per request, so it is made
-    # once per type.
-    kind = type(value)
-    found = _MAPPING_TYPES.get(kind)
-    if found is None:
-        found = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
-    return found
+    # once per type (`_SHAPES`).
+    shape = _SHAPES.get(type(value))
+    if shape is None:
+        shape = _shape_of(value)
+    return shape is True
 
 
 def as_mapping(value: object) -> Mapping[str, Any]:
@@ -96,20 +92,22 @@ def _get(obj: object, name: str) -> Any:
 
 _ABSENT = object()
 _PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
-# How to read a type's fields: True a Mapping, False getattr, or for a pydantic model that
-# reads attributes as BaseModel does the names its classes define (a property wins over a field).
-_SHAPES: dict[type, bool | frozenset[str]] = {}
-_MAX_SHAPES = 1024  # bounded, though a proxy meets a few dozen response types at most
+# How to read a type's fields, decided once per type: True a Mapping, False getattr, or for a
+# pydantic model that reads attributes as BaseModel does the names its classes define (a
+# property wins over a field).
+_SHAPES: dict[type, bool | frozenset[str]] = {dict: True}
+_MAX_SHAPES = 1024  # bounded, though a proxy meets a few dozen types at most
 
 
 def _shape_of(obj: object) -> bool | frozenset[str]:
     kind = type(obj)
-    shape: bool | frozenset[str] = _is_mapping(obj)
+    shape: bool | frozenset[str] = isinstance(obj, Mapping)
     if not shape and isinstance(obj, BaseModel) and _PYDANTIC_GETATTR is not None \
             and getattr(kind, "__getattr__", None) is _PYDANTIC_GETATTR and hasattr(obj, "__dict__"):
         shape = frozenset(name for klass in kind.__mro__ for name in vars(klass))
     if len(_SHAPES) >= _MAX_SHAPES:
         _SHAPES.clear()
+        _SHAPES[dict] = True
     _SHAPES[kind] = shape
     return shape
 
