@@ -217,6 +217,9 @@ class GcTotals:
     def __sub__(self, other: GcTotals) -> GcTotals:
         return GcTotals(self.full - other.full, self.seconds - other.seconds)
 
+    def __add__(self, other: GcTotals) -> GcTotals:
+        return GcTotals(self.full + other.full, self.seconds + other.seconds)
+
 
 def gc_totals(totals_path: Path) -> GcTotals:
     """What the probe wrote last (four times a second); zeros before its first write."""
@@ -237,6 +240,10 @@ def plugin_cpu(totals_path: Path) -> dict[str, int]:
 
 def difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {name: value - before.get(name, 0) for name, value in after.items()}
+
+
+def total(one: dict[str, int], other: dict[str, int]) -> dict[str, int]:
+    return {name: one.get(name, 0) + other.get(name, 0) for name in {*one, *other}}
 
 
 # --- load ------------------------------------------------------------------------------------

@@ -140,9 +140,7 @@ class Meters:
         return Meters(self.cpu_s - before.cpu_s, self.gc - before.gc, harness.difference(self.own, before.own))
 
     def __add__(self, other: Meters) -> Meters:
-        return Meters(self.cpu_s + other.cpu_s, harness.GcTotals(self.gc.full + other.gc.full,
-                                                                  self.gc.seconds + other.gc.seconds),
-                      {name: self.own.get(name, 0) + other.own.get(name, 0) for name in {*self.own, *other.own}})
+        return Meters(self.cpu_s + other.cpu_s, self.gc + other.gc, harness.total(self.own, other.own))
 
 
 @dataclass
@@ -420,8 +418,9 @@ def own_cpu_table(subjects: list[Subject]) -> list[str]:
         if not lines:
             lines = ["", "The plugin's own CPU inside the proxy (bench/probes/timed_plugin.py; medians over rounds "
                      "of µs per request):", "",
-                     "| configuration | hooks | spans and metrics made after | span export thread | metric collection "
-                     "| total | the proxy's CPU per request | plugin's share |", "|---|---|---|---|---|---|---|---|"]
+                     "| configuration | hooks | made after: hooks read, spans and metrics | span export thread "
+                     "| metric collection | total | the proxy's CPU per request | plugin's share |",
+                     "|---|---|---|---|---|---|---|---|"]
         def per_request(m: Measurement, *names: str) -> float:
             requests = m.c16.sent + m.c1.sent
             return sum(m.plugin_cpu.get(name, 0) for name in names) / 1000 / requests if requests else float("nan")
@@ -435,6 +434,9 @@ def own_cpu_table(subjects: list[Subject]) -> list[str]:
             fmt(median(per_request(m, *kinds) / (m.cpu_ms_per_request * 1000) for m in ms) * 100, 2) + "%",
         ]) + " |")
     return lines
+
+
+THROUGHPUT_TARGET, THROUGHPUT_FLOOR, ADDED_P50_TARGET_MS = 0.97, 0.95, 0.1
 
 
 def targets(subjects: list[Subject], baseline: Subject | None) -> list[str]:
@@ -461,9 +463,24 @@ def targets(subjects: list[Subject], baseline: Subject | None) -> list[str]:
         interval = "" if math.isnan(low) else f" (95% interval of the median {fmt(low, digits)} to {fmt(high, digits)})"
         return f"{fmt(median(values), digits)}{unit}{interval} — {verdict(low, high, bound, at_least)}"
 
+    low, high = harness.median_interval(ratios)
+    throughput = ("UNDECIDED (too few rounds for an interval)" if math.isnan(low)
+                  else "PASS" if ratio >= THROUGHPUT_TARGET and low > THROUGHPUT_FLOOR
+                  else "FAIL" if high < THROUGHPUT_TARGET
+                  else f"UNDECIDED (the median and an interval above {THROUGHPUT_FLOOR} are not both there)")
+    interval = "" if math.isnan(low) else f" (95% interval of the median {fmt(low, 3)} to {fmt(high, 3)})"
     lines = ["Targets for this plugin (medians over rounds; a verdict needs the whole interval on one side):",
-             f"- throughput ≥ 0.95 of no callbacks at c={CONCURRENCY}: {judged(ratios, 0.95, True, 3)}",
-             f"- added p50 at c=1 ≤ 0.3 ms: {judged(added_p50, 0.3, False, 2, ' ms')}"]
+             f"- throughput at c={CONCURRENCY}: median ≥ {THROUGHPUT_TARGET} of no callbacks, its interval above "
+             f"{THROUGHPUT_FLOOR}: {fmt(ratio, 3)}{interval} — {throughput}",
+             f"- added p50 at c=1 ≤ {ADDED_P50_TARGET_MS} ms: "
+             f"{judged(added_p50, ADDED_P50_TARGET_MS, False, 2, ' ms')}"]
+    before = by_name.get("plugin-timed-before")
+    if before is not None:  # at most half of the earlier version's added CPU
+        halves = [mine / theirs for mine, theirs in zip(per_round(plugin, baseline, "added_cpu"),
+                                                        per_round(before, baseline, "added_cpu"), strict=True)
+                  if theirs > 0]
+        lines.append("- added CPU per request ≤ 0.5 of the version at $BENCH_BEFORE's (`plugin-timed-before`; "
+                     f"per-round ratios): {judged(halves, 0.5, False, 2)}")
     for name in ("otel-v1", "otel-v2"):
         if name in by_name:
             theirs = median(per_round(by_name[name], baseline, "ratio"))

@@ -9,8 +9,10 @@ Hook order on the proxy (litellm 1.108.7, see docs/design.md):
 `async_log_failure_event` fires once per proxy request, on the first failed attempt, so it
 only closes an attempt that no deployment hook closed (a failure inside a stream).
 
-Every hook contains its own errors: a plugin bug is logged (rate-limited) and never fails or
-delays a request.
+Each hook only queues its arguments (and, for an attempt, the router's facts of it); they are
+read, and the lifecycle decides, shortly after on the event loop, with the spans and metrics
+of the requests finished meanwhile. Every hook and every step contains its own errors: a
+plugin bug is logged (rate-limited) and never fails or delays a request.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import atexit
 import collections
 import functools
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
@@ -32,7 +35,7 @@ from . import __version__, readers
 from .guard import BudgetExceededError, BudgetGuard, BudgetStoreUnavailableError, guard_from_settings
 from .lifecycle import Lifecycle
 from .metrics import MetricsRecorder
-from .model import Attribution, BudgetCheck, Request
+from .model import Attempt, Attribution, BudgetCheck, Request
 from .settings import Settings, settings_from_proxy
 from .spans import DirectSpanWriter, SpanWriter, caller_context, span_writer
 from .telemetry import (
@@ -46,28 +49,13 @@ from .telemetry import (
 )
 
 log = logging.getLogger("litellm_cost_otel")
-F = TypeVar("F", bound=Callable[..., Any])
+_Event = tuple[Callable[..., None], int, tuple[Any, ...]]  # (step, the hook's clock, the hook's arguments)
 # Finished requests wait this long on the event loop, then their spans and metrics are made
 # together: one after another the same code runs with warm caches, a third cheaper inside a
 # busy proxy than made one by one between its requests (bench/probes/timed_plugin.py measures it).
 _EMIT_DELAY_S = 0.1
 _EMIT_BATCH = 32  # per turn of the event loop, so that requests in between are not held up
-_MAX_PENDING = 4096  # beyond, made at once: bounded state
-
-
-def _contained(hook: F) -> F:
-    """Run a step so that no exception of the plugin's own ever reaches litellm."""
-
-    @functools.wraps(hook)
-    def wrapper(self: CostOtelLogger, *args: Any, **kwargs: Any) -> None:
-        if not self.active:
-            return
-        try:
-            hook(self, *args, **kwargs)
-        except Exception as error:  # containing every error is the point of this wrapper
-            self._contained_error(hook.__name__, error)
-
-    return wrapper  # type: ignore[return-value]
+_MAX_PENDING = 4096  # queued events and finished requests beyond this are made at once: bounded state
 
 
 def _emit_pending_at_exit(logger: weakref.ref[CostOtelLogger]) -> None:
@@ -103,6 +91,8 @@ class CostOtelLogger(CustomLogger):
         self._lifecycle = Lifecycle(self.settings.max_inflight_requests, int(self.settings.request_timeout_s * 1e9),
                                     functools.partial(readers.answer_of, limit=self._limit))
         self._metrics: MetricsRecorder | None = None
+        self._events: collections.deque[_Event] = collections.deque()  # hooks' arguments, not read yet
+        self._lock = threading.Lock()
         self._pending: collections.deque[Request] = collections.deque()  # finished, spans not made yet
         self._emit_loop: asyncio.AbstractEventLoop | None = None  # where making them is scheduled
         self._spans: SpanWriter | DirectSpanWriter | None = None
@@ -159,55 +149,110 @@ class CostOtelLogger(CustomLogger):
             if key is None or not args.on_proxy:
                 return None
             now = time.time_ns()
-            request, evicted = self._lifecycle.request_received(key, args.proxy_request,
-                                                                self._new_request(args, now), now)
-            for finished in evicted:
-                self._emit(finished)
+            with self._lock:
+                request, evicted = self._lifecycle.request_received(key, args.proxy_request,
+                                                                    self._new_request(args, now), now)
+                for finished in evicted:
+                    self._emit(finished)
             request.budget = await self._guard.check(request, args.kwargs, readers.operation_of(call_type),
                                                      readers.client_trace_id_of(args))
         except (BudgetExceededError, BudgetStoreUnavailableError) as refusal:
             if request is not None and isinstance(refusal, BudgetExceededError):
                 request.budget = BudgetCheck("", (), 0, refused_by=refusal.param)
             return refusal
-        except Exception as error:  # as in _contained: a plugin bug never fails the request
+        except Exception as error:  # as in _attempt_hook: a plugin bug never fails the request
             self._contained_error("async_pre_call_hook", error)
         return None
 
-    # --- hooks: one attempt --------------------------------------------------------------
+    # --- hooks: each queues its arguments, read when the queue is worked through -----------
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> None:
-        self._attempt_started(kwargs, call_type)
+        self._attempt_hook(kwargs, call_type)
 
     def log_pre_api_call(self, model: Any, messages: Any, kwargs: dict[str, Any]) -> None:
-        self._attempt_started(kwargs, None, in_process_only=True)
+        self._attempt_hook(kwargs, None, in_process_only=True)
 
     async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,
                                                       call_type: Any) -> None:
-        self._attempt_answered(request_data, response)
+        self._defer(CostOtelLogger._attempt_answered, request_data, response)
 
     async def async_post_call_failure_deployment_hook(self, request_data: Mapping[str, Any], exception: Exception,
                                                       call_type: Any, fallback_depth: int | None = None) -> None:
-        self._attempt_failed(request_data, exception, None)
+        self._defer(CostOtelLogger._attempt_failed, request_data, exception, None)
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._attempt_failed(kwargs, None, end_time)
+        self._defer(CostOtelLogger._attempt_failed, kwargs, None, end_time)
 
     def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._attempt_failed(kwargs, None, end_time, in_process_only=True)
-
-    # --- hooks: the end of a request -----------------------------------------------------
+        self._defer(CostOtelLogger._attempt_failed, kwargs, None, end_time, True)
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._request_succeeded(kwargs, response_obj, start_time, end_time)
+        self._defer(CostOtelLogger._request_succeeded, kwargs, response_obj, start_time, end_time)
 
     def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._request_succeeded(kwargs, response_obj, start_time, end_time, in_process_only=True)
+        self._defer(CostOtelLogger._request_succeeded, kwargs, response_obj, start_time, end_time, True)
 
     async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> None:
-        self._request_failed(request_data, original_exception)
+        self._defer(CostOtelLogger._request_failed, request_data, original_exception)
+
+    # --- the queue: hooks' arguments, worked through in order shortly after ------------------
+    # A hook runs between the proxy's own work, with cold caches: reading its arguments there
+    # costs about four times what the same reading costs when many requests' events are worked
+    # through one after another (bench/results.md). So a hook only queues what it was given
+    # and the clock; the router's per-attempt facts, which it rewrites in place for the next
+    # attempt, are read at once (`_attempt_hook`). The objects read later (the hooks' kwargs,
+    # the responses) are not changed by the proxy once their hook has run.
+
+    def _attempt_hook(self, kwargs: object, call_type: Any, in_process_only: bool = False) -> None:
+        if not self.active:
+            return
+        try:
+            now = time.time_ns()
+            args = readers.hook_args(kwargs)
+            if in_process_only and args.on_proxy:
+                return
+            self._queue(CostOtelLogger._attempt_started, now,
+                        (args, readers.new_attempt(args, call_type, now, self._limit)))
+        except Exception as error:  # containing every error is the point: a plugin bug never fails a request
+            self._contained_error("attempt_started", error)
+
+    def _defer(self, step: Callable[..., None], *args: Any) -> None:
+        if not self.active:
+            return
+        try:
+            self._queue(step, time.time_ns(), args)
+        except Exception as error:  # as in _attempt_hook
+            self._contained_error(step.__name__, error)
+
+    def _queue(self, step: Callable[..., None], now: int, args: tuple[Any, ...]) -> None:
+        self._events.append((step, now, args))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop on this thread (synchronous in-process calls)
+            loop = None
+        if loop is None or len(self._events) + len(self._pending) >= _MAX_PENDING:
+            self._emit_pending()  # at once: without a loop nothing would work the queue through
+            return
+        if self._guard is not None:
+            self._work_through()  # the guard's checks and settlements see every earlier event, on the loop
+        if self._emit_loop is not loop:  # nothing scheduled on this loop yet (or that loop has ended)
+            self._emit_loop = loop
+            loop.call_later(_EMIT_DELAY_S, self._emit_pending, _EMIT_BATCH)
+
+    def _work_through(self, limit: int | None = None) -> None:
+        """The queued events, in order (`limit` of them; all without one): read, then let the
+        lifecycle decide; the requests they finish wait in `_pending` for their spans."""
+        with self._lock:  # the lifecycle's records are changed by one thread at a time
+            events = self._events
+            for _ in range(len(events) if limit is None else min(limit, len(events))):
+                step, now, args = events.popleft()
+                try:
+                    step(self, now, *args)
+                except Exception as error:  # a plugin bug never stops the events after it
+                    self._contained_error(step.__name__, error)
 
     # --- steps: read, then let the lifecycle decide, then emit what it finished -------------
     # The sync twins of the hooks matter only in-process (synchronous litellm.Router calls fire
@@ -221,14 +266,10 @@ class CostOtelLogger(CustomLogger):
             return request
         return make
 
-    @_contained
-    def _attempt_started(self, kwargs: object, call_type: Any, in_process_only: bool = False) -> None:
-        args = readers.hook_args(kwargs)
+    def _attempt_started(self, now: int, args: readers.HookArgs, attempt: Attempt) -> None:
         key = readers.request_key(args)
-        if key is None or (in_process_only and args.on_proxy):
+        if key is None:
             return
-        now = time.time_ns()
-        attempt = readers.new_attempt(args, call_type, now, self._limit)
         attempt.call_id = readers.call_id_of(args)
         if attempt.api_base is None and attempt.deployment_model:
             attempt.api_base = _provider_api_base(attempt.deployment_model)
@@ -236,29 +277,25 @@ class CostOtelLogger(CustomLogger):
                                                         attempt, now):
             self._emit(finished)
 
-    @_contained
-    def _attempt_answered(self, request_data: object, response: Any) -> None:
+    def _attempt_answered(self, now: int, request_data: object, response: Any) -> None:
         key = readers.request_key(readers.hook_args(request_data))
         if key is not None:
-            self._lifecycle.attempt_answered(key, response, time.time_ns())
+            self._lifecycle.attempt_answered(key, response, now)
 
-    @_contained
-    def _attempt_failed(self, kwargs: object, exception: Any, end_time: Any, in_process_only: bool = False) -> None:
+    def _attempt_failed(self, now: int, kwargs: object, exception: Any, end_time: Any,
+                        in_process_only: bool = False) -> None:
         args = readers.hook_args(kwargs)
         key = readers.request_key(args)
         if key is None or (in_process_only and args.on_proxy):
             return
         exception = exception if exception is not None else args.kwargs.get("exception")
-        self._lifecycle.attempt_failed(key, readers.error_type_of(exception), readers.time_ns_of(end_time),
-                                       time.time_ns())
+        self._lifecycle.attempt_failed(key, readers.error_type_of(exception), readers.time_ns_of(end_time), now)
 
-    @_contained
-    def _request_succeeded(self, kwargs: object, response: Any, start_time: Any, end_time: Any,
+    def _request_succeeded(self, now: int, kwargs: object, response: Any, start_time: Any, end_time: Any,
                            in_process_only: bool = False) -> None:
         args = readers.hook_args(kwargs)
         if in_process_only and args.on_proxy:
             return
-        now = time.time_ns()
         success = readers.success_of(args, response, start_time, end_time, self._limit)
         request = self._lifecycle.request_succeeded(
             readers.request_key(args), self._new_request(args, now),
@@ -275,14 +312,13 @@ class CostOtelLogger(CustomLogger):
                       attempt.deployment_model, attempt.model_group, zero_cost_reason)
         self._emit(request)
 
-    @_contained
-    def _request_failed(self, request_data: object, exception: Any) -> None:
+    def _request_failed(self, now: int, request_data: object, exception: Any) -> None:
         args = readers.hook_args(request_data)
-        now = time.time_ns()
         self._emit(self._lifecycle.request_failed(readers.request_key(args), self._new_request(args, now),
                                                   readers.error_type_of(exception), now))
 
     def _emit(self, request: Request) -> None:
+        """A finished request: its budget settled, its spans and metrics made with the batch's."""
         if self._guard is not None:
             try:
                 self._guard.settle(request)
@@ -291,22 +327,18 @@ class CostOtelLogger(CustomLogger):
         if getattr(litellm, "redact_user_api_key_info", False):  # the proxy's own redaction switch
             request.attribution = Attribution(tags=request.attribution.tags)
         self._pending.append(request)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop on this thread (synchronous in-process calls)
-            loop = None
-        if loop is None or len(self._pending) >= _MAX_PENDING:
-            self._emit_pending()
-        elif self._emit_loop is not loop:  # nothing scheduled on this loop yet (or that loop has ended)
-            self._emit_loop = loop
-            loop.call_later(_EMIT_DELAY_S, self._emit_pending, _EMIT_BATCH)
 
     def _emit_pending(self, limit: int | None = None) -> None:
-        """The finished requests' spans and metrics (`limit` of them, then the rest on the
-        loop's next turn; all of them without a limit, as when flushing)."""
-        pending = self._pending
+        """Work the queued events through, then make the finished requests' spans and metrics
+        (`limit` requests, and 4 x `limit` events, then the rest on the loop's next turn; all
+        of them without a limit, as when flushing)."""
         if limit is not None:
             self._emit_loop = None  # (set again below while some are left)
+        try:
+            self._work_through(None if limit is None else 4 * limit)
+        except Exception as error:  # as in _attempt_hook (each step contains its own)
+            self._contained_error("work_through", error)
+        pending = self._pending
         for _ in range(len(pending) if limit is None else limit):
             try:
                 request = pending.popleft()
@@ -317,9 +349,9 @@ class CostOtelLogger(CustomLogger):
                     self._spans.emit(request)
                 if self._metrics is not None:
                     self._metrics.record(request)
-            except Exception as error:  # as in _contained
+            except Exception as error:  # as in _attempt_hook
                 self._contained_error("emit", error)
-        if limit is not None and pending:
+        if limit is not None and (pending or self._events):
             self._emit_loop = asyncio.get_running_loop()
             self._emit_loop.call_soon(self._emit_pending, limit)
 
@@ -336,6 +368,7 @@ class CostOtelLogger(CustomLogger):
 
     @property
     def inflight_requests(self) -> int:
+        self._work_through()
         return len(self._lifecycle)
 
 

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import DEFAULT_ON, Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -150,21 +150,24 @@ class DirectSpanWriter:
         parent, kind = _parent_context(request.parent)
         request_span = self._start(attributes.request_span_name(request), parent, kind,
                                    attributes.request_attributes(request, self._attribution, self._openinference))
-        attempt_parent = trace.set_span_in_context(NonRecordingSpan(request_span.context), otel_context.Context())
         for attempt in request.attempts:
             attempt_start, attempt_end = _attempt_bounds(attempt.start_ns, attempt.end_ns, start, end)
-            span = self._start(attributes.attempt_span_name(attempt), attempt_parent, SpanKind.CLIENT,
+            span = self._start(attributes.attempt_span_name(attempt), request_span.context, SpanKind.CLIENT,
                                attributes.attempt_attributes(attempt, self._openinference))
             self._end(span, attempt_start, attempt_end, attempt.error_type)
         # Attempts end before their request, as with live spans: the processors see them in that order.
         self._end(request_span, start, end, request.error_type and (request.error_description or request.error_type))
 
-    def _start(self, name: str, parent: otel_context.Context | None, kind: SpanKind,
+    def _start(self, name: str, parent: otel_context.Context | SpanContext | None, kind: SpanKind,
                span_attributes: dict[str, Any]) -> _Started:
         """What `Tracer.start_span` decides: ids, parent, the sampler's verdict and attributes.
-        An unsampled span still has a context: its attempts ask the sampler with it as parent."""
+        An unsampled span still has a context: its attempts ask the sampler with it as parent
+        (given as that SpanContext: a Context around it is made only for a sampler to read)."""
         provider = self._provider
-        parent_context = trace.get_current_span(parent).get_span_context()
+        if isinstance(parent, SpanContext):
+            parent_context = parent
+        else:
+            parent_context = trace.get_current_span(parent).get_span_context()
         if not parent_context.is_valid:
             parent_span: SpanContext | None = None
             trace_id = provider.id_generator.generate_trace_id()
@@ -172,14 +175,25 @@ class DirectSpanWriter:
         else:
             parent_span, trace_id = parent_context, parent_context.trace_id
             random_trace_id = parent_context.trace_flags.random_trace_id
-        sampled = provider.sampler.should_sample(parent, trace_id, name, kind, span_attributes, ())
-        is_sampled = sampled.decision == Decision.RECORD_AND_SAMPLE  # (Decision.is_sampled, untyped)
+        if provider.sampler is DEFAULT_ON:
+            # The SDK's default, ParentBased(ALWAYS_ON), decides without looking at the span: the
+            # parent's sampled flag, or sampled at the root; its attributes as given; the
+            # parent's trace state. Its verdict, without the calls and objects of asking it.
+            is_sampled = parent_span is None or parent_span.trace_flags.sampled
+            trace_state = parent_span.trace_state if parent_span is not None else None
+            sampler_attributes: Any = span_attributes
+        else:
+            if isinstance(parent, SpanContext):
+                parent = trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+            sampled = provider.sampler.should_sample(parent, trace_id, name, kind, span_attributes, ())
+            is_sampled = sampled.decision == Decision.RECORD_AND_SAMPLE  # (Decision.is_sampled, untyped)
+            trace_state, sampler_attributes = sampled.trace_state, sampled.attributes
         flags = TraceFlags.SAMPLED if is_sampled else TraceFlags.DEFAULT
         if random_trace_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         context = SpanContext(trace_id, provider.id_generator.generate_span_id(), is_remote=False,
-                              trace_flags=TraceFlags(flags), trace_state=sampled.trace_state)
-        return _Started(name, kind, context, parent_span, sampled.attributes if is_sampled else None)
+                              trace_flags=TraceFlags(flags), trace_state=trace_state)
+        return _Started(name, kind, context, parent_span, sampler_attributes if is_sampled else None)
 
     def _end(self, span: _Started, start: int, end: int, error: str | None) -> None:
         """What `Span.end` hands the processors (only sampled spans: the others are never exported)."""

@@ -281,8 +281,9 @@ def test_a_hold_nobody_settles_expires_after_the_request_timeout(make_store: Sto
 
 
 def test_the_guard_starts_a_new_window_at_midnight_utc(make_store: StoreFactory) -> None:
-    """Injected clock: spend fills a day's budget at 23:59:59; the next day starts at 0."""
-    clock = [utc(2026, 12, 3, 23, 59, 59)]
+    """Injected clock: spend fills a day's budget at 23:59:59; the next day starts at 0. (A day
+    to come: Redis drops a counter at once when its expiry has passed in real time.)"""
+    clock = [utc(2099, 12, 3, 23, 59, 59)]
     budget = Budget(f"daily-{uuid.uuid4().hex[:8]}", "team", 0.001, "day")
 
     async def scenario() -> list[Any]:
@@ -298,7 +299,7 @@ def test_the_guard_starts_a_new_window_at_midnight_utc(make_store: StoreFactory)
         except BudgetExceededError as refusal:
             outcomes.append(refusal)
         outcomes.append(await guard.check(request(team_id="other"), {}, "chat"))  # another team: its own
-        clock[0] = utc(2026, 12, 4)
+        clock[0] = utc(2099, 12, 4)
         outcomes.append(await guard.check(request(team_id="t"), {}, "chat"))
         return outcomes
 
@@ -307,9 +308,9 @@ def test_the_guard_starts_a_new_window_at_midnight_utc(make_store: StoreFactory)
     assert refusal.headers == {"retry-after": "2"}
     assert refusal.message == (
         f"Budget '{budget.name}' exceeded for team 't': $0.001000 spent or held + this request's estimate "
-        "$0.000000 > limit $0.001000 per day; it resets at 2026-12-04T00:00:00Z.")
+        "$0.000000 > limit $0.001000 per day; it resets at 2099-12-04T00:00:00Z.")
     assert other_team is not None and other_team.holds[0].remaining_usd == pytest.approx(0.001)
-    assert next_day is not None and next_day.holds[0].counter.split(":")[4] == "2026-12-04"
+    assert next_day is not None and next_day.holds[0].counter.split(":")[4] == "2099-12-04"
 
 
 def _answered(cost_usd: float) -> Any:
@@ -351,8 +352,9 @@ def test_only_a_plugin_with_budgets_makes_the_proxy_call_its_pre_call_hook() -> 
 
 
 def test_a_request_settled_after_midnight_charges_its_own_days_counter(redis_server: RedisServer) -> None:
-    """The counter keeps the expiry of the window it was reserved in, whenever it settles."""
-    clock = [utc(2026, 12, 3, 23, 59, 59)]
+    """The counter keeps the expiry of the window it was reserved in, whenever it settles (on a
+    day to come, as above)."""
+    clock = [utc(2099, 12, 3, 23, 59, 59)]
     budget = Budget(f"late-{uuid.uuid4().hex[:8]}", "team", 1.0, "day")
 
     async def scenario() -> Any:
@@ -360,7 +362,7 @@ def test_a_request_settled_after_midnight_charges_its_own_days_counter(redis_ser
         late = request(team_id="t")
         late.budget = await guard.check(late, {}, "chat")
         late.attempts.append(_answered(cost_usd=0.25))
-        clock[0] = utc(2026, 12, 4, 0, 0, 1)
+        clock[0] = utc(2099, 12, 4, 0, 0, 1)
         guard.settle(late)
         await guard.settled()
         return late.budget
@@ -368,7 +370,7 @@ def test_a_request_settled_after_midnight_charges_its_own_days_counter(redis_ser
     check = run(scenario)
     assert check is not None
     counter = check.holds[0].counter
-    assert ":day:2026-12-03:" in counter
+    assert ":day:2099-12-03:" in counter
     client = redis.Redis.from_url(redis_server.url)
     assert client.hmget(counter, "spent", "reserved") == [b"250000000", b"0"]
-    assert client.pexpiretime(counter) == int((utc(2026, 12, 4) + 900) * 1000)
+    assert client.pexpiretime(counter) == int((utc(2099, 12, 4) + 900) * 1000)

@@ -204,18 +204,21 @@ def test_spans_of_finished_requests_are_made_together_shortly_after_on_the_event
     logger = plugin.logger
     response = chat_response()
 
-    async def requests(count: int, first: int) -> tuple[int, int]:
+    async def requests(count: int, first: int, queued_before: int = 0) -> tuple[int, int]:
         for number in range(first, first + count):
             hooks = proxy_hooks(call_id=f"deferred-{number}")
             await logger.async_pre_call_deployment_hook(hooks.start, "acompletion")
             await logger.async_post_call_success_deployment_hook(hooks.start, response, "acompletion")
             await logger.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
         made_at_once = len(plugin.spans.get_finished_spans())
+        # The hooks only queued their arguments: nothing read yet, no request in flight.
+        assert len(logger._events) == queued_before + 3 * count and len(logger._lifecycle) == 0
         await asyncio.sleep(0.3)  # the emit delay, and the turns of the loop for batches after the first
         return made_at_once, len(plugin.spans.get_finished_spans())
 
     # 40 requests: none made during the hooks, all 80 spans shortly after, in batches of 32 per turn.
     assert asyncio.run(requests(40, 0)) == (0, 80)
+    assert not logger._events and len(logger._lifecycle) == 0
     # A loop that ends with requests pending (asyncio.run returns at once): the next loop, a flush
     # or the exit makes them; nothing is lost.
     async def one_then_stop() -> None:
@@ -224,8 +227,8 @@ def test_spans_of_finished_requests_are_made_together_shortly_after_on_the_event
         await logger.async_log_success_event(hooks.success, response, hooks.start_time, hooks.end_time)
 
     asyncio.run(one_then_stop())
-    assert len(plugin.spans.get_finished_spans()) == 80 and len(logger._pending) == 1
-    assert asyncio.run(requests(1, 40)) == (80, 84)  # this loop made the earlier one's too
+    assert len(plugin.spans.get_finished_spans()) == 80 and len(logger._events) == 2
+    assert asyncio.run(requests(1, 40, queued_before=2)) == (80, 84)  # this loop made the earlier one's too
     asyncio.run(one_then_stop())
     logger.force_flush()
     assert len(plugin.spans.get_finished_spans()) == 86 and logger.hook_errors == 0

@@ -17,10 +17,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from litellm_cost_otel import __version__
+from litellm_cost_otel import attributes as attributes_module
 from litellm_cost_otel.encoding import EncodedSpan, SpanEncoder
 from litellm_cost_otel.model import (
     Attempt,
@@ -130,10 +138,13 @@ def exported(provider: TracerProvider, requests: list[Request]) -> bytes:
     return bytes(encode_spans(spans).SerializeToString())
 
 
-@pytest.fixture(params=["always_on", "parent_ratio", "ratio", "always_off"])
+@pytest.fixture(params=["default", "always_on", "parent_ratio", "ratio", "always_off"])
 def sampler(request: pytest.FixtureRequest) -> Iterator[Sampler]:
-    yield {"always_on": ParentBased(ALWAYS_ON), "parent_ratio": ParentBased(TraceIdRatioBased(0.5)),
-           "ratio": TraceIdRatioBased(0.5), "always_off": ALWAYS_OFF}[request.param]
+    # "default" is the SDK's own DEFAULT_ON (what OTEL_TRACES_SAMPLER unset gives), whose verdict
+    # the direct path takes without asking it; the equal ParentBased(ALWAYS_ON) is asked.
+    yield {"default": DEFAULT_ON, "always_on": ParentBased(ALWAYS_ON),
+           "parent_ratio": ParentBased(TraceIdRatioBased(0.5)), "ratio": TraceIdRatioBased(0.5),
+           "always_off": ALWAYS_OFF}[request.param]
 
 
 def test_the_direct_path_exports_exactly_what_live_spans_export(sampler: Sampler) -> None:
@@ -198,3 +209,38 @@ def test_a_span_the_early_encoder_cannot_write_goes_out_as_a_readable_span() -> 
     live_attempts = [span for span in live_spans if not span.name.startswith("litellm.request")]
     assert encode_spans(readable).SerializeToString() == encode_spans(live_requests).SerializeToString()
     assert direct.span_encoder.export_request(early) == encode_spans(live_attempts).SerializeToString()
+
+
+def test_early_encoded_spans_wait_in_the_queue_as_bytes_the_collector_does_not_track(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queued span waits up to 5 s: an object the garbage collector tracks would reach its
+    oldest generation and bring the proxy's next full collection nearer."""
+    import gc
+
+    from litellm_cost_otel.devtools.otlp_receiver import OtlpReceiver
+    from litellm_cost_otel.settings import Settings
+    from litellm_cost_otel.telemetry import SCOPE as PLUGIN_SCOPE
+    from litellm_cost_otel.telemetry import build_tracer_provider
+
+    receiver = OtlpReceiver().start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")  # nothing leaves before the flush below
+        provider: Any = build_tracer_provider(Settings(), {})
+        workload = [request for request in mixed_workload()[:12] if request.parent is None]
+        writer = span_writer(provider, PLUGIN_SCOPE, (), True)
+        for request in workload:
+            writer.emit(request)
+        [processor] = provider.processors
+        queued = list(processor._queue)
+        expected = sum(1 + len(request.attempts) for request in workload)
+        assert len(queued) == expected and all(type(span) is bytes for span in queued)
+        assert not any(gc.is_tracked(span) for span in queued)
+        provider.force_flush()
+        received = receiver.wait_for(lambda found: len(found) >= expected)
+        assert sorted(span.name for span in received) == sorted(
+            [attributes_module.request_span_name(request) for request in workload]
+            + [attributes_module.attempt_span_name(attempt) for request in workload for attempt in request.attempts])
+        provider.shutdown()
+    finally:
+        receiver.stop()

@@ -1,8 +1,9 @@
 """The plugin as it ships, with the CPU time of its own work counted inside the proxy
 (`--configs none,plugin,plugin-timed`): each hook (the thread's CPU time around it: the
 plugin's hooks never suspend; of that, the garbage collections that ran inside it), the
-deferred making of spans and metrics, each span export (on the batch processor's thread:
-encoding, gRPC) and each metric collection and export (on the periodic reader's thread).
+deferred work (reading what the hooks queued, making spans and metrics), each span export
+(on the batch processor's thread: encoding, gRPC) and each metric collection and export (on
+the periodic reader's thread).
 The totals go to the JSON file named by BENCH_PLUGIN_CPU four times a second (the proxy
 dies by SIGTERM).
 
