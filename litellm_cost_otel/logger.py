@@ -35,7 +35,7 @@ from . import __version__, readers
 from .guard import BudgetExceededError, BudgetGuard, BudgetStoreUnavailableError, guard_from_settings
 from .lifecycle import Lifecycle
 from .metrics import MetricsRecorder
-from .model import Attempt, Attribution, BudgetCheck, Request
+from .model import Answer, Attempt, Attribution, BudgetCheck, Message, Request, RequestKey, Success
 from .settings import Settings, settings_from_proxy
 from .spans import DirectSpanWriter, SpanWriter, caller_context, span_writer
 from .telemetry import (
@@ -89,9 +89,10 @@ class CostOtelLogger(CustomLogger):
         self.settings = settings or settings_from_proxy()
         self._limit = self.settings.max_value_chars
         self._lifecycle = Lifecycle(self.settings.max_inflight_requests, int(self.settings.request_timeout_s * 1e9),
-                                    functools.partial(readers.answer_of, limit=self._limit))
+                                    self._read_answer)
         self._metrics: MetricsRecorder | None = None
-        self._events: collections.deque[_Event] = collections.deque()  # hooks' arguments, not read yet
+        self._events: collections.deque[_Event] = collections.deque()  # what the hooks saw, not read yet
+        self._answered: dict[RequestKey, object] = {}  # the answer an attempt hook read, until the request ends
         self._lock = threading.Lock()
         self._pending: collections.deque[Request] = collections.deque()  # finished, spans not made yet
         self._emit_loop: asyncio.AbstractEventLoop | None = None  # where making them is scheduled
@@ -174,37 +175,39 @@ class CostOtelLogger(CustomLogger):
 
     async def async_post_call_success_deployment_hook(self, request_data: dict[str, Any], response: Any,
                                                       call_type: Any) -> None:
-        self._defer(CostOtelLogger._attempt_answered, request_data, response)
+        self._answer_hook(request_data, response)
 
     async def async_post_call_failure_deployment_hook(self, request_data: Mapping[str, Any], exception: Exception,
                                                       call_type: Any, fallback_depth: int | None = None) -> None:
-        self._defer(CostOtelLogger._attempt_failed, request_data, exception, None)
+        self._failure_hook(CostOtelLogger._attempt_failed, request_data, exception, None)
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._defer(CostOtelLogger._attempt_failed, kwargs, None, end_time)
+        self._failure_hook(CostOtelLogger._attempt_failed, kwargs, None, end_time)
 
     def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._defer(CostOtelLogger._attempt_failed, kwargs, None, end_time, True)
+        self._failure_hook(CostOtelLogger._attempt_failed, kwargs, None, end_time, in_process_only=True)
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._defer(CostOtelLogger._request_succeeded, kwargs, response_obj, start_time, end_time)
+        self._success_hook(kwargs, response_obj, start_time, end_time)
 
     def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._defer(CostOtelLogger._request_succeeded, kwargs, response_obj, start_time, end_time, True)
+        self._success_hook(kwargs, response_obj, start_time, end_time, in_process_only=True)
 
     async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> None:
-        self._defer(CostOtelLogger._request_failed, request_data, original_exception)
+        self._failure_hook(CostOtelLogger._request_failed, request_data, original_exception, None)
 
-    # --- the queue: hooks' arguments, worked through in order shortly after ------------------
-    # A hook runs between the proxy's own work, with cold caches: reading its arguments there
-    # costs about four times what the same reading costs when many requests' events are worked
-    # through one after another (bench/results.md). So a hook only queues what it was given
-    # and the clock; the router's per-attempt facts, which it rewrites in place for the next
-    # attempt, are read at once (`_attempt_hook`). The objects read later (the hooks' kwargs,
-    # the responses) are not changed by the proxy once their hook has run.
+    # --- the queue: what the hooks saw, worked through in order shortly after -----------------
+    # A hook runs between the proxy's own work, with cold caches: reading there costs about
+    # four times what the same reading costs when many requests' events are worked through one
+    # after another (bench/results.md). So a hook queues what it was given and the clock, and
+    # reads at once only what must not wait: the router's facts of an attempt (it rewrites them
+    # in place for the next one), and whatever the proxy made for this one hook (the answer,
+    # the success event's logging payload, an exception and its traceback). Kept, those young
+    # objects would outlive their request by the queue's 0.1 s, long enough to reach the
+    # garbage collector's oldest generation and bring the proxy's next full collection nearer.
 
     def _attempt_hook(self, kwargs: object, call_type: Any, in_process_only: bool = False) -> None:
         if not self.active:
@@ -215,17 +218,74 @@ class CostOtelLogger(CustomLogger):
             if in_process_only and args.on_proxy:
                 return
             self._queue(CostOtelLogger._attempt_started, now,
-                        (args, readers.new_attempt(args, call_type, now, self._limit)))
+                        (readers.kept_args(args), readers.new_attempt(args, call_type, now, self._limit),
+                         None if args.on_proxy else caller_context()))
         except Exception as error:  # containing every error is the point: a plugin bug never fails a request
             self._contained_error("attempt_started", error)
 
-    def _defer(self, step: Callable[..., None], *args: Any) -> None:
+    def _answer_hook(self, request_data: object, response: Any) -> None:
         if not self.active:
             return
         try:
-            self._queue(step, time.time_ns(), args)
+            now = time.time_ns()
+            key = readers.request_key(readers.hook_args(request_data))
+            if key is None:
+                return
+            if len(self._answered) >= _MAX_PENDING:  # bounded: a request that never ends leaves its entry
+                self._answered.clear()
+            self._answered[key] = response  # the success event usually brings the same object
+            self._queue(CostOtelLogger._attempt_answered, now, (key, self._read_answer(response)))
+        except Exception as error:  # as in _attempt_hook
+            self._contained_error("attempt_answered", error)
+
+    def _failure_hook(self, step: Callable[..., None], kwargs: object, exception: Any, end_time: Any,
+                      in_process_only: bool = False) -> None:
+        if not self.active:
+            return
+        try:
+            now = time.time_ns()
+            args = readers.hook_args(kwargs)
+            if in_process_only and args.on_proxy:
+                return
+            exception = exception if exception is not None else args.kwargs.get("exception")
+            if step is CostOtelLogger._request_failed and self._answered:
+                key = readers.request_key(args)
+                if key is not None:
+                    self._answered.pop(key, None)  # (an answer a guardrail then refused)
+            self._queue(step, now, (readers.kept_args(args), readers.error_type_of(exception),
+                                    readers.time_ns_of(end_time), None if args.on_proxy else caller_context()))
         except Exception as error:  # as in _attempt_hook
             self._contained_error(step.__name__, error)
+
+    def _success_hook(self, kwargs: object, response: Any, start_time: Any, end_time: Any,
+                      in_process_only: bool = False) -> None:
+        if not self.active:
+            return
+        try:
+            now = time.time_ns()
+            args = readers.hook_args(kwargs)
+            if in_process_only and args.on_proxy:
+                return
+            success = readers.success_of(args, response, start_time, end_time, self._limit)
+            key = readers.request_key(args)
+            # The answer read once: the attempt's hook read it already when this is the same object.
+            seen = self._answered.pop(key, None) if key is not None else None
+            answer = Answer() if seen is response else self._read_answer(response)
+            success.response = answer
+            captured: tuple[tuple[Message, ...], tuple[Message, ...]] = ((), ())
+            if self.settings.capture_content and not getattr(litellm, "turn_off_message_logging", False):
+                captured = (readers.input_messages_of(args.kwargs, self.settings.content_max_chars),
+                            readers.output_messages_of(response, self.settings.content_max_chars))
+            zero_cost_reason = readers.zero_cost_reason_of(args.kwargs, answer.usage or success.logged_usage)
+            self._queue(CostOtelLogger._request_succeeded, now,
+                        (readers.kept_args(args), key, success, captured, zero_cost_reason,
+                         None if args.on_proxy else caller_context()))
+        except Exception as error:  # as in _attempt_hook
+            self._contained_error("request_succeeded", error)
+
+    def _read_answer(self, response: object) -> Answer:
+        """What an answer says of its attempt; an Answer read in a hook already, as it is."""
+        return response if isinstance(response, Answer) else readers.answer_of(response, self._limit)
 
     def _queue(self, step: Callable[..., None], now: int, args: tuple[Any, ...]) -> None:
         self._events.append((step, now, args))
@@ -258,53 +318,44 @@ class CostOtelLogger(CustomLogger):
     # The sync twins of the hooks matter only in-process (synchronous litellm.Router calls fire
     # no deployment hooks); on the proxy the async hooks already carry the same event.
 
-    def _new_request(self, args: readers.HookArgs, now: int) -> Callable[[], Request]:
+    def _new_request(self, args: readers.HookArgs, now: int, caller: object = None) -> Callable[[], Request]:
+        """`caller`: in-process, the caller's span context, taken in the hook (not the batch's)."""
         def make() -> Request:
             request = readers.new_request(args, now, self._limit)
             if not args.on_proxy:
-                request.parent = caller_context()
+                request.parent = caller
             return request
         return make
 
-    def _attempt_started(self, now: int, args: readers.HookArgs, attempt: Attempt) -> None:
+    def _attempt_started(self, now: int, args: readers.HookArgs, attempt: Attempt, caller: object) -> None:
         key = readers.request_key(args)
         if key is None:
             return
         attempt.call_id = readers.call_id_of(args)
         if attempt.api_base is None and attempt.deployment_model:
             attempt.api_base = _provider_api_base(attempt.deployment_model)
-        for finished in self._lifecycle.attempt_started(key, args.proxy_request, self._new_request(args, now),
-                                                        attempt, now):
+        for finished in self._lifecycle.attempt_started(key, args.proxy_request,
+                                                        self._new_request(args, now, caller), attempt, now):
             self._emit(finished)
 
-    def _attempt_answered(self, now: int, request_data: object, response: Any) -> None:
-        key = readers.request_key(readers.hook_args(request_data))
-        if key is not None:
-            self._lifecycle.attempt_answered(key, response, now)
+    def _attempt_answered(self, now: int, key: RequestKey, answer: Answer) -> None:
+        self._lifecycle.attempt_answered(key, answer, now)
 
-    def _attempt_failed(self, now: int, kwargs: object, exception: Any, end_time: Any,
-                        in_process_only: bool = False) -> None:
-        args = readers.hook_args(kwargs)
+    def _attempt_failed(self, now: int, args: readers.HookArgs, error_type: str, end_ns: int | None,
+                        caller: object) -> None:
         key = readers.request_key(args)
-        if key is None or (in_process_only and args.on_proxy):
-            return
-        exception = exception if exception is not None else args.kwargs.get("exception")
-        self._lifecycle.attempt_failed(key, readers.error_type_of(exception), readers.time_ns_of(end_time), now)
+        if key is not None:
+            self._lifecycle.attempt_failed(key, error_type, end_ns, now)
 
-    def _request_succeeded(self, now: int, kwargs: object, response: Any, start_time: Any, end_time: Any,
-                           in_process_only: bool = False) -> None:
-        args = readers.hook_args(kwargs)
-        if in_process_only and args.on_proxy:
-            return
-        success = readers.success_of(args, response, start_time, end_time, self._limit)
+    def _request_succeeded(self, now: int, args: readers.HookArgs, key: RequestKey | None, success: Success,
+                           captured: tuple[tuple[Message, ...], tuple[Message, ...]],
+                           zero_cost_reason: str | None, caller: object) -> None:
         request = self._lifecycle.request_succeeded(
-            readers.request_key(args), self._new_request(args, now),
+            key, self._new_request(args, now, caller),
             lambda start: readers.new_attempt(args, args.kwargs.get("call_type"), start, self._limit), success, now)
         attempt = request.attempts[-1]
-        if self.settings.capture_content and not getattr(litellm, "turn_off_message_logging", False):
-            attempt.input_messages = readers.input_messages_of(args.kwargs, self.settings.content_max_chars)
-            attempt.output_messages = readers.output_messages_of(response, self.settings.content_max_chars)
-        zero_cost_reason = readers.zero_cost_reason_of(args.kwargs, attempt.usage)
+        if captured[0] or captured[1]:
+            attempt.input_messages, attempt.output_messages = captured
         if zero_cost_reason is not None:
             self._log(logging.WARNING, f"unpriced:{attempt.deployment_model}",
                       "litellm_cost_otel: litellm has no price for model %r (group %r, %s); its cost is recorded "
@@ -312,10 +363,10 @@ class CostOtelLogger(CustomLogger):
                       attempt.deployment_model, attempt.model_group, zero_cost_reason)
         self._emit(request)
 
-    def _request_failed(self, now: int, request_data: object, exception: Any) -> None:
-        args = readers.hook_args(request_data)
-        self._emit(self._lifecycle.request_failed(readers.request_key(args), self._new_request(args, now),
-                                                  readers.error_type_of(exception), now))
+    def _request_failed(self, now: int, args: readers.HookArgs, error_type: str, end_ns: int | None,
+                        caller: object) -> None:
+        self._emit(self._lifecycle.request_failed(readers.request_key(args), self._new_request(args, now, caller),
+                                                  error_type, now))
 
     def _emit(self, request: Request) -> None:
         """A finished request: its budget settled, its spans and metrics made with the batch's."""

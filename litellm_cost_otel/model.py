@@ -80,8 +80,9 @@ class Attempt:
     response_id: str | None = None
     time_to_first_chunk_s: float | None = None
     call_id: str | None = None  # in-process each attempt has its own; on the proxy all share one
-    # The response a deployment hook saw, read when the request ends: once when the success
-    # event brings the same object (chat, completions, embeddings), as is usual.
+    # The response a deployment hook saw (or what the hook read of it: an Answer), applied when
+    # the request ends: read once when the success event brings the same object (chat,
+    # completions, embeddings), as is usual.
     answered_by: object = None
     input_messages: tuple[Message, ...] = ()  # content capture only
     output_messages: tuple[Message, ...] = ()
@@ -131,7 +132,7 @@ class Success:
     attempt hook announced (a cache hit)."""
 
     cost_usd: float = 0.0
-    response: object = None  # the answer, read by the lifecycle (once, if an attempt hook saw it too)
+    response: object = None  # the answer (or an Answer read already), applied by the lifecycle
     start_ns: int | None = None
     end_ns: int | None = None
     stream: bool = False

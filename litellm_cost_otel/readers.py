@@ -200,6 +200,21 @@ def hook_args(kwargs: object) -> HookArgs:
     return HookArgs(kwargs, proxy_request if _is_mapping(proxy_request) else None, metadata, litellm_params)
 
 
+# Of a hook's kwargs, what is read after the hook has returned (by `request_key`, `new_request`,
+# `new_attempt`): a slim copy is kept instead of the kwargs, whose other values (the success
+# event's logging payload, say) are young objects of the proxy that would otherwise live on.
+_KEPT_KWARGS = ("litellm_call_id", "litellm_trace_id", "litellm_session_id", "user", "model", "model_info",
+                "custom_llm_provider", "api_base", "stream", "call_type")
+
+
+def kept_args(args: HookArgs) -> HookArgs:
+    """`args` with only the kwargs read later (the proxy's metadata and request dicts, which
+    live as long as the request, stay as they are)."""
+    kwargs = args.kwargs
+    return HookArgs({name: kwargs[name] for name in _KEPT_KWARGS if name in kwargs}, args.proxy_request,
+                    args.metadata, args.litellm_params)
+
+
 # --- keys: which in-flight request a hook belongs to -------------------------------------------
 
 def request_key(args: HookArgs) -> RequestKey | None:

@@ -94,6 +94,27 @@ def test_async_router_with_fallback_under_the_callers_span(plugin: CostOtelLogge
     assert found.request.resource["service.name"] == "in-process-app"
 
 
+def test_concurrent_async_calls_each_under_their_own_callers_span(plugin: CostOtelLogger,
+                                                                 caller_tracer: trace.Tracer, receiver: Any) -> None:
+    """The hooks' events are read later, in a batch the first request's hook scheduled (and
+    runs in that request's context): each request keeps the caller's span its own hooks saw."""
+    shared = router()
+
+    async def one(name: str) -> Any:
+        with caller_tracer.start_as_current_span(name) as span:
+            await shared.acompletion(model="fast", messages=[{"role": "user", "content": "hi"}])
+        return span.get_span_context()
+
+    async def both() -> list[Any]:
+        callers = await asyncio.gather(one("caller/first"), one("caller/second"))
+        await asyncio.sleep(0.5)  # the success events run in background tasks
+        return callers
+
+    for caller in asyncio.run(both()):
+        found = ours_under(receiver, format(caller.span_id, "016x"), plugin, attempts=1)
+        assert found.request.trace_id == format(caller.trace_id, "032x")
+
+
 def test_sync_router_completion_under_the_callers_span(plugin: CostOtelLogger, caller_tracer: trace.Tracer,
                                                        receiver: Any) -> None:
     with caller_tracer.start_as_current_span("router.completion/fast") as span:
